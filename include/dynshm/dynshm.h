@@ -1,0 +1,11 @@
+/*
+ * dynshm/dynshm.h - umbrella header: include this to get every public API.
+ */
+#ifndef DYNSHM_DYNSHM_H
+#define DYNSHM_DYNSHM_H
+
+#include <dynshm/common.h>
+#include <dynshm/dsm_impl.h>
+#include <dynshm/settings.h>
+
+#endif /* DYNSHM_DYNSHM_H */

@@ -1,0 +1,47 @@
+/*
+ * internal.h - helpers shared by every dynshm module; never installed.
+ *
+ * Internal functions use the dsm__ prefix (two underscores) so they cannot
+ * be mistaken for public API; the shared library hides them anyway.
+ */
+#ifndef DYNSHM_INTERNAL_H
+#define DYNSHM_INTERNAL_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <dynshm/common.h>
+
+#define DSM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Record a failure for dsm_errmsg(), set errno to -code when code is an
+ * errno value, and return code, so call sites read
+ *     return dsm__error(-errno_saved, "could not open \"%s\": %m", path);
+ * "%m" in the format is replaced by dsm_strerror(code) (glibc's %m would
+ * use errno at the time of formatting, which cleanup may have clobbered).
+ */
+int dsm__error(int code, const char *fmt, ...) DSM_PRINTF(2, 3);
+int dsm__verror(int code, const char *fmt, va_list ap) DSM_PRINTF(2, 0);
+
+/* Record a failure without producing a message (expected, silent cases). */
+int dsm__error_silent(int code);
+
+/* Send a message to the log hook, if any and if level is high enough. */
+void dsm__log(dsm_log_level level, const char *fmt, ...) DSM_PRINTF(2, 3);
+int dsm__log_enabled(dsm_log_level level);
+
+/* Fill buf with len unpredictable bytes (getrandom, falling back to /dev/urandom). */
+int dsm__random_bytes(void *buf, size_t len);
+
+/* 64-bit mixing function (splitmix64 finaliser); used to derive names and keys. */
+static inline uint64_t dsm__mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94d049bb133111eb);
+    x ^= x >> 31;
+    return x;
+}
+
+#endif /* DYNSHM_INTERNAL_H */

@@ -1,0 +1,294 @@
+/*
+ * dsm_impl.c - the backend switch: one table of backends, argument checks,
+ * instance set-up, and the helpers the file-descriptor backends share.
+ *
+ * Backend names exist only in `backends` below; everything that needs a
+ * name (settings, messages, tools) asks this file.  The switch validates
+ * every argument once so the backends stay small and trust their inputs.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dsm_impl_int.h"
+
+static const struct {
+    const char *name;
+    const struct dsm__impl_ops *ops; /* NULL when the platform lacks it */
+} backends[DSM_IMPL_NTYPES] = {
+    [DSM_IMPL_NONE] = {"none", &dsm__impl_none_ops},
+#ifdef DSM_HAVE_POSIX
+    [DSM_IMPL_POSIX] = {"posix", &dsm__impl_posix_ops},
+#else
+    [DSM_IMPL_POSIX] = {"posix", NULL},
+#endif
+#ifdef DSM_HAVE_SYSV
+    [DSM_IMPL_SYSV] = {"sysv", &dsm__impl_sysv_ops},
+#else
+    [DSM_IMPL_SYSV] = {"sysv", NULL},
+#endif
+#ifdef DSM_HAVE_MMAP
+    [DSM_IMPL_MMAP] = {"mmap", &dsm__impl_mmap_ops},
+#else
+    [DSM_IMPL_MMAP] = {"mmap", NULL},
+#endif
+};
+
+const char *dsm_impl_type_name(dsm_impl_type type)
+{
+    if ((unsigned)type >= DSM_IMPL_NTYPES)
+        return NULL;
+    return backends[type].name;
+}
+
+int dsm_impl_type_available(dsm_impl_type type)
+{
+    return (unsigned)type < DSM_IMPL_NTYPES && backends[type].ops != NULL;
+}
+
+dsm_impl_type dsm_impl_default_type(void)
+{
+    /* configure names the best backend; it is always one that was built. */
+    dsm_impl_type t;
+
+    if (dsm_impl_type_from_name(DSM_DEFAULT_BACKEND, &t) == 0 && dsm_impl_type_available(t))
+        return t;
+    return DSM_IMPL_NONE;
+}
+
+int dsm_impl_type_from_name(const char *name, dsm_impl_type *out)
+{
+    char valid[64] = "";
+
+    for (unsigned i = 0; i < DSM_IMPL_NTYPES; i++) {
+        if (name != NULL && strcmp(name, backends[i].name) == 0) {
+            if (backends[i].ops == NULL)
+                return dsm__error(-ENOTSUP,
+                                  "dynamic shared memory type \"%s\" is not supported on this "
+                                  "platform",
+                                  name);
+            *out = (dsm_impl_type)i;
+            return 0;
+        }
+    }
+    for (unsigned i = 0; i < DSM_IMPL_NTYPES; i++) {
+        if (backends[i].ops == NULL)
+            continue;
+        if (valid[0])
+            strcat(valid, ", ");
+        strcat(valid, backends[i].name);
+    }
+    return dsm__error(-EINVAL, "invalid dynamic shared memory type \"%.64s\"; valid values: %s",
+                      name ? name : "(null)", valid);
+}
+
+int dsm_impl_instance_open(dsm_impl_type type, const char *datadir, dsm_impl_instance **out)
+{
+    dsm_impl_instance *inst;
+    struct stat st;
+    int rc;
+
+    if (out == NULL)
+        return dsm__error(-EINVAL, "no place to return the instance");
+    *out = NULL;
+    if (!dsm_impl_type_available(type)) {
+        const char *n = dsm_impl_type_name(type);
+
+        return dsm__error(-ENOTSUP, "dynamic shared memory type %s%s%s is not supported",
+                          n ? "\"" : "", n ? n : "(out of range)", n ? "\"" : "");
+    }
+    if (datadir == NULL || datadir[0] == '\0')
+        return dsm__error(-EINVAL, "a data directory is required");
+    if (stat(datadir, &st) != 0)
+        return dsm__error(-errno, "could not access data directory \"%s\": %m", datadir);
+    if (!S_ISDIR(st.st_mode))
+        return dsm__error(-ENOTDIR, "data directory \"%s\" is not a directory", datadir);
+
+    inst = calloc(1, sizeof(*inst));
+    if (inst == NULL || (inst->datadir = strdup(datadir)) == NULL) {
+        free(inst);
+        return dsm__error(-ENOMEM, "out of memory");
+    }
+    inst->type = type;
+    inst->ops = backends[type].ops;
+    inst->dirfd = -1;
+    /*
+     * The id must differ between data directories on one host and stay the
+     * same for one directory across restarts (start-up cleanup finds the old
+     * instance's objects by it), so it is derived from device and inode.
+     */
+    inst->id = dsm__mix64(dsm__mix64((uint64_t)st.st_dev) ^ (uint64_t)st.st_ino);
+    snprintf(inst->idstr, sizeof(inst->idstr), "%016llx", (unsigned long long)inst->id);
+
+    rc = inst->ops->open ? inst->ops->open(inst) : 0;
+    if (rc < 0) {
+        free(inst->datadir);
+        free(inst);
+        return rc;
+    }
+    *out = inst;
+    return 0;
+}
+
+void dsm_impl_instance_close(dsm_impl_instance *inst)
+{
+    if (inst == NULL)
+        return;
+    if (inst->ops->close)
+        inst->ops->close(inst);
+    free(inst->dirpath);
+    free(inst->datadir);
+    free(inst);
+}
+
+dsm_impl_type dsm_impl_instance_type(const dsm_impl_instance *inst)
+{
+    return inst ? inst->type : DSM_IMPL_NONE;
+}
+
+const char *dsm_impl_instance_id(const dsm_impl_instance *inst)
+{
+    return inst ? inst->idstr : "";
+}
+
+static int check_common(const dsm_impl_instance *inst, dsm_handle handle, const void *seg)
+{
+    if (inst == NULL)
+        return dsm__error(-EINVAL, "no dynamic shared memory instance given");
+    if (seg == NULL)
+        return dsm__error(-EINVAL, "no segment descriptor given");
+    if (handle == DSM_HANDLE_INVALID)
+        return dsm__error(-EINVAL, "invalid dynamic shared memory handle 0");
+    return 0;
+}
+
+int dsm_impl_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
+                    dsm_impl_segment *seg)
+{
+    int rc = check_common(inst, handle, seg);
+
+    if (rc < 0)
+        return rc;
+    if (size == 0)
+        return dsm__error(-EINVAL, "invalid shared memory segment size 0: must be at least "
+                                   "1 byte");
+    if (size > DSM_IMPL_MAX_SIZE)
+        return dsm__error(-EINVAL,
+                          "invalid shared memory segment size %zu: the maximum is %zu bytes",
+                          size, DSM_IMPL_MAX_SIZE);
+    memset(seg, 0, sizeof(*seg));
+    seg->os_id = -1;
+    return inst->ops->create(inst, handle, size, seg);
+}
+
+int dsm_impl_attach(dsm_impl_instance *inst, dsm_handle handle, dsm_impl_segment *seg)
+{
+    int rc = check_common(inst, handle, seg);
+
+    if (rc < 0)
+        return rc;
+    memset(seg, 0, sizeof(*seg));
+    seg->os_id = -1;
+    return inst->ops->attach(inst, handle, seg);
+}
+
+int dsm_impl_detach(dsm_impl_instance *inst, dsm_impl_segment *seg)
+{
+    int rc = check_common(inst, seg ? seg->handle : 0, seg);
+
+    if (rc < 0)
+        return rc;
+    if (seg->address == NULL)
+        return dsm__error(-EINVAL, "shared memory segment %016llx is not mapped",
+                          (unsigned long long)seg->handle);
+    return inst->ops->detach(inst, seg);
+}
+
+int dsm_impl_destroy(dsm_impl_instance *inst, const dsm_impl_segment *seg)
+{
+    int rc = check_common(inst, seg ? seg->handle : 0, seg);
+
+    if (rc < 0)
+        return rc;
+    return inst->ops->destroy(inst, seg);
+}
+
+int dsm_impl_segment_name(const dsm_impl_instance *inst, dsm_handle handle, char *buf,
+                          size_t buflen)
+{
+    if (inst == NULL || buf == NULL)
+        return dsm__error(-EINVAL, "no instance or buffer given");
+    return inst->ops->name(inst, handle, buf, buflen);
+}
+
+/* ---- helpers shared by the descriptor-based backends ----------------- */
+
+int dsm__impl_reserve(int fd, size_t size)
+{
+    sigset_t all, old;
+    int blocked, rc;
+
+    /*
+     * A large posix_fallocate can take long enough that a process receiving
+     * frequent signals (timers, SIGCHLD storms) never finishes it: each
+     * signal makes it fail with EINTR and start over.  Blocking signals
+     * makes EINTR impossible in practice; the loop covers what remains.
+     */
+    sigfillset(&all);
+    blocked = dsm__sys.sig_mask(SIG_BLOCK, &all, &old) == 0;
+    do {
+#ifdef HAVE_POSIX_FALLOCATE
+        rc = dsm__sys.posix_fallocate(fd, 0, (off_t)size);
+#else
+        rc = dsm__sys.ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
+#endif
+    } while (rc == EINTR);
+    if (blocked)
+        dsm__sys.sig_mask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+int dsm__impl_map(int fd, size_t size, void **addr)
+{
+    void *p = dsm__sys.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+    if (p == MAP_FAILED)
+        return errno;
+    *addr = p;
+    return 0;
+}
+
+int dsm__impl_munmap(dsm_impl_instance *inst, dsm_impl_segment *seg)
+{
+    char name[DSM_IMPL_NAME_MAX];
+
+    if (dsm__sys.munmap(seg->address, seg->size) != 0) {
+        int e = errno;
+
+        inst->ops->name(inst, seg->handle, name, sizeof(name));
+        return dsm__error(-e, "could not unmap shared memory segment \"%s\": %m", name);
+    }
+    seg->address = NULL;
+    return 0;
+}
+
+int dsm__impl_check_owner(const struct stat *st, const char *what, const char *name)
+{
+    if (!S_ISREG(st->st_mode))
+        return dsm__error(DSM_EFOREIGN, "%s \"%s\" is not a regular file", what, name);
+    if (st->st_uid != geteuid())
+        return dsm__error(DSM_EFOREIGN, "%s \"%s\" is owned by uid %u, not by this user", what,
+                          name, (unsigned)st->st_uid);
+    if ((st->st_mode & 077) != 0)
+        return dsm__error(DSM_EFOREIGN,
+                          "%s \"%s\" has permissions %03o; dynshm creates only 0600 objects",
+                          what, name, (unsigned)(st->st_mode & 0777));
+    return 0;
+}

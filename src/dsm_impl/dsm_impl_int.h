@@ -1,0 +1,98 @@
+/*
+ * dsm_impl_int.h - the contract between the backend switch and each backend.
+ *
+ * Every backend exposes one `const struct dsm__impl_ops`.  The switch
+ * (dsm_impl.c) validates arguments before calling an op, so ops may assume:
+ * inst is open and of their type, handle != 0, 1 <= size <= DSM_IMPL_MAX_SIZE,
+ * seg is non-NULL.
+ *
+ *   open(inst)      Per-instance set-up after the common part (id, datadir).
+ *                   mmap opens (creating 0700 if missing) its directory.
+ *   close(inst)     Undo open.  Never fails.
+ *   create(inst, handle, size, seg)
+ *                   Create the OS object exclusively, owner-only, reserve
+ *                   all `size` bytes (ENOSPC now, never SIGBUS later), map
+ *                   it read-write, fill *seg.  A name collision returns
+ *                   -EEXIST through dsm__error_silent(): expected, the caller
+ *                   retries with another handle.  Any other failure undoes
+ *                   every step (the object is removed) and returns the errno
+ *                   of the step that failed, with a message naming the object.
+ *   attach(inst, handle, seg)
+ *                   Map an existing object after checking it is ours (owner,
+ *                   mode, type).  -ENOENT if absent, DSM_EFOREIGN if not ours.
+ *   detach(inst, seg)
+ *                   Unmap.  The object survives.
+ *   destroy(inst, seg)
+ *                   Remove the object from the name space; mappings elsewhere
+ *                   stay valid.  -ENOENT if already gone.
+ *   name(inst, handle, buf, len)
+ *                   The object's OS name for messages and operators.
+ *
+ * Error messages follow PostgreSQL's style:
+ *   could not <verb> shared memory segment "<name>": <strerror>
+ * errno is saved at the failing step, before cleanup runs.
+ */
+#ifndef DYNSHM_DSM_IMPL_INT_H
+#define DYNSHM_DSM_IMPL_INT_H
+
+#include <dynshm/dsm_impl.h>
+
+#include "../common/internal.h"
+#include "syscalls.h"
+
+/* Longest OS name any backend produces (the mmap path dominates). */
+#define DSM_IMPL_NAME_MAX 4096
+
+struct dsm_impl_instance {
+    dsm_impl_type type;
+    const struct dsm__impl_ops *ops;
+    uint64_t id;          /* from the data directory's device and inode */
+    char idstr[17];       /* id as 16 hex digits */
+    char *datadir;        /* as given, for messages */
+    int dirfd;            /* mmap: the segment directory; otherwise -1 */
+    char *dirpath;        /* mmap: its path, for messages; otherwise NULL */
+};
+
+struct dsm__impl_ops {
+    int (*open)(dsm_impl_instance *inst);
+    void (*close)(dsm_impl_instance *inst);
+    int (*create)(dsm_impl_instance *inst, dsm_handle handle, size_t size,
+                  dsm_impl_segment *seg);
+    int (*attach)(dsm_impl_instance *inst, dsm_handle handle, dsm_impl_segment *seg);
+    int (*detach)(dsm_impl_instance *inst, dsm_impl_segment *seg);
+    int (*destroy)(dsm_impl_instance *inst, const dsm_impl_segment *seg);
+    int (*name)(const dsm_impl_instance *inst, dsm_handle handle, char *buf, size_t len);
+};
+
+extern const struct dsm__impl_ops dsm__impl_none_ops;
+#ifdef DSM_HAVE_POSIX
+extern const struct dsm__impl_ops dsm__impl_posix_ops;
+#endif
+#ifdef DSM_HAVE_SYSV
+extern const struct dsm__impl_ops dsm__impl_sysv_ops;
+#endif
+#ifdef DSM_HAVE_MMAP
+extern const struct dsm__impl_ops dsm__impl_mmap_ops;
+#endif
+
+/* The name prefix every object of an instance carries: "dynshm.<id>." */
+#define DSM_IMPL_NAME_PREFIX "dynshm."
+
+/*
+ * Give fd `size` bytes of real backing store.  Signals are blocked for the
+ * duration so a stream of signals cannot restart a large allocation
+ * forever, EINTR is retried anyway, and the caller's mask is restored.
+ * Returns 0 or a positive errno value (posix_fallocate's convention).
+ */
+int dsm__impl_reserve(int fd, size_t size);
+
+/* Map fd shared read-write; returns 0 and *addr, or a positive errno. */
+int dsm__impl_map(int fd, size_t size, void **addr);
+
+/* Detach op of the descriptor backends: munmap and clear seg->address. */
+int dsm__impl_munmap(dsm_impl_instance *inst, dsm_impl_segment *seg);
+
+/* Check an opened object is a plain object owned by us and not open to others. */
+int dsm__impl_check_owner(const struct stat *st, const char *what, const char *name);
+
+#endif /* DYNSHM_DSM_IMPL_INT_H */

@@ -1,0 +1,161 @@
+/*
+ * dsm_impl_sysv.c - the sysv backend: shmget()/shmat() segments.
+ *
+ * System V segments have 32-bit keys and no names, so the key is derived
+ * from the instance id and the handle; two handles (or two instances) can
+ * map to one key, which create reports as a collision (-EEXIST) for the
+ * caller to retry.  Because a key proves nothing, nothing is attached or
+ * removed until the segment is shown to be ours: created by this user,
+ * mode 0600, and, where the caller recorded them, the same shmid and size.
+ *
+ * Memory: Linux charges a SysV segment to the commit limit at shmget time
+ * (we never pass SHM_NORESERVE), so exhaustion is an error from create.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "dsm_impl_int.h"
+
+static key_t sysv_key(const dsm_impl_instance *inst, dsm_handle handle)
+{
+    uint32_t k = (uint32_t)dsm__mix64(inst->id ^ dsm__mix64(handle));
+
+    /* IPC_PRIVATE (0) would create an unnamed segment nobody could find. */
+    if ((key_t)k == IPC_PRIVATE)
+        k = 1;
+    return (key_t)k;
+}
+
+static int sysv_name(const dsm_impl_instance *inst, dsm_handle handle, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "key 0x%08x", (unsigned)sysv_key(inst, handle));
+
+    if (n < 0 || (size_t)n >= len)
+        return dsm__error(-ERANGE, "buffer too small for a segment name");
+    return 0;
+}
+
+/* Look up the segment for handle and check it is ours; returns shmid or an error. */
+static int sysv_lookup(const dsm_impl_instance *inst, dsm_handle handle, int64_t want_id,
+                       size_t want_size, struct shmid_ds *ds, const char *verb)
+{
+    char name[32];
+    int shmid;
+
+    sysv_name(inst, handle, name, sizeof(name));
+    shmid = dsm__sys.shmget(sysv_key(inst, handle), 0, 0);
+    if (shmid < 0)
+        return dsm__error(-errno, "could not %s shared memory segment \"%s\": %m", verb, name);
+    if (dsm__sys.shmctl(shmid, IPC_STAT, ds) != 0)
+        return dsm__error(-errno, "could not stat shared memory segment \"%s\": %m", name);
+    if (ds->shm_perm.cuid != geteuid() || ds->shm_perm.uid != geteuid())
+        return dsm__error(DSM_EFOREIGN,
+                          "shared memory segment \"%s\" was created by uid %u, not by this user",
+                          name, (unsigned)ds->shm_perm.cuid);
+    if ((ds->shm_perm.mode & 0777) != 0600)
+        return dsm__error(DSM_EFOREIGN,
+                          "shared memory segment \"%s\" has permissions %03o; dynshm creates "
+                          "only 0600 segments",
+                          name, (unsigned)(ds->shm_perm.mode & 0777));
+    if (want_id >= 0 && shmid != want_id)
+        return dsm__error(DSM_EFOREIGN,
+                          "shared memory segment \"%s\" has id %d, not the recorded %lld", name,
+                          shmid, (long long)want_id);
+    if (want_size > 0 && ds->shm_segsz != want_size)
+        return dsm__error(DSM_EFOREIGN,
+                          "shared memory segment \"%s\" has %zu bytes, not the recorded %zu",
+                          name, (size_t)ds->shm_segsz, want_size);
+    return shmid;
+}
+
+static int sysv_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
+                       dsm_impl_segment *seg)
+{
+    char name[32];
+    void *addr;
+    int shmid;
+
+    sysv_name(inst, handle, name, sizeof(name));
+    shmid = dsm__sys.shmget(sysv_key(inst, handle), size, IPC_CREAT | IPC_EXCL | 0600);
+    if (shmid < 0) {
+        if (errno == EEXIST)
+            return dsm__error_silent(-EEXIST);
+        return dsm__error(-errno, "could not create shared memory segment \"%s\": %m", name);
+    }
+    addr = dsm__sys.shmat(shmid, NULL, 0);
+    if (addr == (void *)-1) {
+        int e = errno;
+
+        dsm__sys.shmctl(shmid, IPC_RMID, NULL);
+        return dsm__error(-e, "could not map shared memory segment \"%s\": %m", name);
+    }
+    seg->handle = handle;
+    seg->address = addr;
+    seg->size = size;
+    seg->os_id = shmid;
+    return 0;
+}
+
+static int sysv_attach(dsm_impl_instance *inst, dsm_handle handle, dsm_impl_segment *seg)
+{
+    struct shmid_ds ds;
+    char name[32];
+    void *addr;
+    int shmid = sysv_lookup(inst, handle, -1, 0, &ds, "open");
+
+    if (shmid < 0)
+        return shmid;
+    addr = dsm__sys.shmat(shmid, NULL, 0);
+    if (addr == (void *)-1) {
+        int e = errno;
+
+        sysv_name(inst, handle, name, sizeof(name));
+        return dsm__error(-e, "could not map shared memory segment \"%s\": %m", name);
+    }
+    seg->handle = handle;
+    seg->address = addr;
+    seg->size = ds.shm_segsz;
+    seg->os_id = shmid;
+    return 0;
+}
+
+static int sysv_detach(dsm_impl_instance *inst, dsm_impl_segment *seg)
+{
+    char name[32];
+
+    if (dsm__sys.shmdt(seg->address) != 0) {
+        int e = errno;
+
+        sysv_name(inst, seg->handle, name, sizeof(name));
+        return dsm__error(-e, "could not unmap shared memory segment \"%s\": %m", name);
+    }
+    seg->address = NULL;
+    return 0;
+}
+
+static int sysv_destroy(dsm_impl_instance *inst, const dsm_impl_segment *seg)
+{
+    struct shmid_ds ds;
+    char name[32];
+    int shmid = sysv_lookup(inst, seg->handle, seg->os_id, seg->size, &ds, "find");
+
+    if (shmid < 0)
+        return shmid;
+    if (dsm__sys.shmctl(shmid, IPC_RMID, NULL) != 0) {
+        int e = errno;
+
+        sysv_name(inst, seg->handle, name, sizeof(name));
+        return dsm__error(-e, "could not remove shared memory segment \"%s\": %m", name);
+    }
+    return 0;
+}
+
+const struct dsm__impl_ops dsm__impl_sysv_ops = {
+    .create = sysv_create,
+    .attach = sysv_attach,
+    .detach = sysv_detach,
+    .destroy = sysv_destroy,
+    .name = sysv_name,
+};

@@ -1,0 +1,55 @@
+/*
+ * syscalls.c - the default system-call table (see syscalls.h).
+ *
+ * Thin adapters only where a libc prototype does not match the table's
+ * (openat's variadic mode, pthread_sigmask's name).
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "syscalls.h"
+
+static int sys_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+    return openat(dirfd, path, flags, mode);
+}
+
+static int sys_shm_open(const char *name, int oflag, mode_t mode)
+{
+#ifdef DSM_HAVE_POSIX
+    return shm_open(name, oflag, mode);
+#else
+    (void)name, (void)oflag, (void)mode;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+static int sys_shm_unlink(const char *name)
+{
+#ifdef DSM_HAVE_POSIX
+    return shm_unlink(name);
+#else
+    (void)name;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* One initialiser for both tables, so they cannot drift apart. */
+#define DSM_SYSCALLS_INIT                                                     \
+    {                                                                         \
+        .shm_open = sys_shm_open, .shm_unlink = sys_shm_unlink,               \
+        .openat = sys_openat, .unlinkat = unlinkat, .mkdirat = mkdirat,       \
+        .ftruncate = ftruncate, .posix_fallocate = posix_fallocate,           \
+        .fstat = fstat, .close = close, .mmap = mmap, .munmap = munmap,       \
+        .shmget = shmget, .shmat = shmat, .shmdt = shmdt, .shmctl = shmctl,   \
+        .sig_mask = pthread_sigmask,                                           \
+    }
+
+const struct dsm__syscalls dsm__sys_default = DSM_SYSCALLS_INIT;
+struct dsm__syscalls dsm__sys = DSM_SYSCALLS_INIT;

@@ -1,0 +1,1 @@
+# tools/local.mk - programs for users and operators.
