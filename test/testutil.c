@@ -1,8 +1,11 @@
 /*
- * testutil.c - scratch directories and leftover counting for the suites.
+ * testutil.c - scratch directories, leftover counting and the final sweep.
  *
  * Counting what is left in /dev/shm, the mmap directory and the SysV table
- * is how every test proves it leaked nothing.
+ * is how every test proves it leaked nothing.  Because a failing Check test
+ * exits in the middle, cleanup cannot be left to the test: every data
+ * directory lives under one root, and the runner sweeps that root at the
+ * end, removing (and reporting) anything a test left behind.
  */
 #include "config.h"
 
@@ -16,16 +19,30 @@
 #include <sys/ipc.h>
 #include <sys/mount.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dynshm/dsm_impl.h>
+
 #include "testutil.h"
 
-void tu_make_datadir(char *buf, size_t len)
+static char root[256];
+
+void tu_root_init(void)
 {
     const char *tmp = getenv("TMPDIR");
 
-    snprintf(buf, len, "%s/dynshm-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    snprintf(root, sizeof(root), "%s/dynshm-check.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(root) == NULL) {
+        fprintf(stderr, "mkdtemp(%s): %s\n", root, strerror(errno));
+        exit(2);
+    }
+}
+
+void tu_make_datadir(char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/d.XXXXXX", root);
     ck_assert_msg(mkdtemp(buf) != NULL, "mkdtemp(%s): %s", buf, strerror(errno));
 }
 
@@ -40,6 +57,68 @@ void tu_remove_datadir(const char *path)
 {
     if (path && path[0])
         nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Remove every object of the instance rooted at dir; returns how many. */
+static int sweep_instance(const char *dir)
+{
+    dsm_impl_instance *inst;
+    int n = 0;
+
+    if (dsm_impl_instance_open(DSM_IMPL_POSIX, dir, &inst) == 0) {
+        char prefix[64];
+        DIR *d = opendir("/dev/shm");
+        struct dirent *e;
+
+        snprintf(prefix, sizeof(prefix), "dynshm.%s.", dsm_impl_instance_id(inst));
+        while (d && (e = readdir(d)) != NULL) {
+            if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+                char path[512];
+
+                snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+                fprintf(stderr, "leftover: %s\n", path);
+                unlink(path);
+                n++;
+            }
+        }
+        if (d)
+            closedir(d);
+        dsm_impl_instance_close(inst);
+    }
+    if (dsm_impl_instance_open(DSM_IMPL_SYSV, dir, &inst) == 0) {
+        for (dsm_handle h = 1; h < TU_MAX_TEST_HANDLE; h++) {
+            dsm_impl_segment seg = {.handle = h, .os_id = -1};
+
+            if (dsm_impl_destroy(inst, &seg) == 0) {
+                fprintf(stderr, "leftover: SysV segment of handle %llu\n",
+                        (unsigned long long)h);
+                n++;
+            }
+        }
+        dsm_impl_instance_close(inst);
+    }
+    n += tu_count_mmap(dir);
+    return n;
+}
+
+int tu_root_sweep(void)
+{
+    DIR *d = opendir(root);
+    struct dirent *e;
+    int n = 0;
+
+    while (d && (e = readdir(d)) != NULL) {
+        char path[512];
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", root, e->d_name);
+        n += sweep_instance(path);
+    }
+    if (d)
+        closedir(d);
+    tu_remove_datadir(root);
+    return n;
 }
 
 int tu_count_posix(const char *id)
@@ -59,22 +138,27 @@ int tu_count_posix(const char *id)
     return n;
 }
 
-int tu_count_mmap(const char *datadir)
+static int count_dir(const char *path)
 {
-    char path[512];
-    DIR *d;
+    DIR *d = opendir(path);
     struct dirent *e;
     int n = 0;
 
-    snprintf(path, sizeof(path), "%s/dynshm_mmap", datadir);
-    d = opendir(path);
     if (d == NULL)
         return 0;
     while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
             n++;
     closedir(d);
     return n;
+}
+
+int tu_count_mmap(const char *datadir)
+{
+    char path[4200];
+
+    snprintf(path, sizeof(path), "%s/dynshm_mmap", datadir);
+    return count_dir(path);
 }
 
 int tu_count_sysv_keys(const int *keys, int nkeys)
@@ -84,6 +168,26 @@ int tu_count_sysv_keys(const int *keys, int nkeys)
     for (int i = 0; i < nkeys; i++)
         if (keys[i] != 0 && shmget((key_t)keys[i], 0, 0) >= 0)
             n++;
+    return n;
+}
+
+int tu_count_fds(void)
+{
+    /* opendir itself holds one descriptor while counting. */
+    return count_dir("/proc/self/fd") - 1;
+}
+
+int tu_count_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    int n = 0, c;
+
+    if (f == NULL)
+        return -1;
+    while ((c = getc(f)) != EOF)
+        if (c == '\n')
+            n++;
+    fclose(f);
     return n;
 }
 

@@ -15,8 +15,24 @@ Suite *suite_inject(void);
 Suite *suite_settings(void);
 
 /*
- * A fresh data directory under $TMPDIR (default /tmp), mode 0700.  The
- * path is stored in buf (at least 256 bytes).  Fails the test on error.
+ * Every data directory a test makes lives under one root per run, so the
+ * runner can sweep and count what a failed (or leaky) test left behind.
+ * tu_root_init() is called once by the runner before any suite runs;
+ * tu_root_sweep() after them all returns the number of leftovers it
+ * removed (0 when every test cleaned up after itself).
+ */
+void tu_root_init(void);
+int tu_root_sweep(void);
+
+/*
+ * Tests use handles below this bound, so the sweep can find SysV segments
+ * (which have no names) by trying every key a test could have used.
+ */
+#define TU_MAX_TEST_HANDLE 4096
+
+/*
+ * A fresh data directory under the run's root, mode 0700.  The path is
+ * stored in buf (at least 256 bytes).  Fails the test on error.
  */
 void tu_make_datadir(char *buf, size_t len);
 
@@ -31,6 +47,10 @@ void tu_remove_datadir(const char *path);
 int tu_count_posix(const char *id);
 int tu_count_mmap(const char *datadir);
 int tu_count_sysv_keys(const int *keys, int nkeys);
+
+/* Number of descriptors and of mappings this process has (leak checks). */
+int tu_count_fds(void);
+int tu_count_maps(void);
 
 /* 1 if this process may create a private mount namespace and mount tmpfs. */
 int tu_can_unshare_mount(void);

@@ -15,7 +15,7 @@ static int disabled(void)
 {
     return dsm__error(DSM_EDISABLED,
                       "dynamic shared memory is disabled (dynamic_shared_memory_type = none); "
-                      "set it to posix, sysv or mmap to use it");
+                      "choose another backend to use it");
 }
 
 static int none_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
