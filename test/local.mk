@@ -12,7 +12,10 @@ test_check_dynshm_SOURCES = \
 	test/check_common.c \
 	test/check_dsm_impl.c \
 	test/check_inject.c \
-	test/check_settings.c
+	test/check_settings.c \
+	test/dsmtest.h \
+	test/dsmtest.c \
+	test/check_dsm.c
 endif
 
 # Check writes its summary into the .log files; show it on the console too.
@@ -20,3 +23,7 @@ check-local: check-TESTS
 	@for f in $(TEST_LOGS); do \
 	  test -f "$$f" && grep -h -E '^[0-9]+%: Checks: ' "$$f" || true; \
 	done
+
+# The manual: lint every page, one page per exported symbol, exports match the list.
+TESTS += test/check-man.sh
+EXTRA_DIST += test/check-man.sh

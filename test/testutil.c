@@ -29,8 +29,73 @@
 
 static char root[256];
 
+#define TU_MAX_SYSV 4096
+static int sysv_before[TU_MAX_SYSV];
+static int sysv_before_n;
+
+/* Read /proc/sysvipc/shm: ids of segments with mode 0600 owned by this user. */
+static int sysv_ids(int *ids, int max)
+{
+    FILE *f = fopen("/proc/sysvipc/shm", "re");
+    char line[512];
+    int n = 0;
+
+    if (f == NULL)
+        return 0;
+    if (fgets(line, sizeof(line), f) == NULL) { /* header */
+        fclose(f);
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f) && n < max) {
+        long key, id, uid;
+        unsigned perms;
+        char rest[256];
+
+        if (sscanf(line, "%ld %ld %o %255[^\n]", &key, &id, &perms, rest) == 4 &&
+            sscanf(rest, "%*s %*s %*s %*s %ld", &uid) == 1 && (perms & 0777) == 0600 &&
+            uid == (long)geteuid())
+            ids[n++] = (int)id;
+    }
+    fclose(f);
+    return n;
+}
+
+static int sysv_new(int *ids, int max)
+{
+    int all[TU_MAX_SYSV], n = sysv_ids(all, TU_MAX_SYSV), k = 0;
+
+    for (int i = 0; i < n && k < max; i++) {
+        int old = 0;
+
+        for (int j = 0; j < sysv_before_n && !old; j++)
+            old = sysv_before[j] == all[i];
+        if (!old)
+            ids[k++] = all[i];
+    }
+    return k;
+}
+
+int tu_sysv_count_new(void)
+{
+    int ids[TU_MAX_SYSV];
+
+    return sysv_new(ids, TU_MAX_SYSV);
+}
+
+int tu_sysv_remove_new(void)
+{
+    int ids[TU_MAX_SYSV], n = sysv_new(ids, TU_MAX_SYSV);
+
+    for (int i = 0; i < n; i++) {
+        fprintf(stderr, "leftover: SysV segment id %d\n", ids[i]);
+        shmctl(ids[i], IPC_RMID, NULL);
+    }
+    return n;
+}
+
 void tu_root_init(void)
 {
+    sysv_before_n = sysv_ids(sysv_before, TU_MAX_SYSV);
     const char *tmp = getenv("TMPDIR");
 
     snprintf(root, sizeof(root), "%s/dynshm-check.XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -118,7 +183,7 @@ int tu_root_sweep(void)
     if (d)
         closedir(d);
     tu_remove_datadir(root);
-    return n;
+    return n + tu_sysv_remove_new();
 }
 
 int tu_count_posix(const char *id)

@@ -13,6 +13,9 @@ Suite *suite_common(void);
 Suite *suite_dsm_impl(void);
 Suite *suite_inject(void);
 Suite *suite_settings(void);
+Suite *suite_dsm(void);
+Suite *suite_lifecycle(void);
+Suite *suite_crash(void);
 
 /*
  * Every data directory a test makes lives under one root per run, so the
@@ -47,6 +50,14 @@ void tu_remove_datadir(const char *path);
 int tu_count_posix(const char *id);
 int tu_count_mmap(const char *datadir);
 int tu_count_sysv_keys(const int *keys, int nkeys);
+
+/*
+ * SysV segments have no names, so they are told apart by time: the runner
+ * snapshots the table at start (tu_root_init), and these count or remove
+ * segments created since then by this user with dynshm's mode 0600.
+ */
+int tu_sysv_count_new(void);
+int tu_sysv_remove_new(void);
 
 /* Number of descriptors and of mappings this process has (leak checks). */
 int tu_count_fds(void);

@@ -7,5 +7,6 @@
 #include <dynshm/common.h>
 #include <dynshm/dsm_impl.h>
 #include <dynshm/settings.h>
+#include <dynshm/dsm.h>
 
 #endif /* DYNSHM_DYNSHM_H */

@@ -95,4 +95,13 @@ int dsm__impl_munmap(dsm_impl_instance *inst, dsm_impl_segment *seg);
 /* Check an opened object is a plain object owned by us and not open to others. */
 int dsm__impl_check_owner(const struct stat *st, const char *what, const char *name);
 
+/*
+ * Remove every object named with inst's prefix except `keep` (posix and
+ * mmap; other backends have no names and return 0).  With dry_run, only
+ * report.  report(name, arg) is called for each object removed.  Returns
+ * the count, or a negative error if the scan itself failed.
+ */
+int dsm__impl_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
+                    void (*report)(const char *name, void *arg), void *arg);
+
 #endif /* DYNSHM_DSM_IMPL_INT_H */

@@ -8,4 +8,5 @@ libdynshm_core_la_SOURCES += \
 	src/dsm_impl/dsm_impl_none.c \
 	src/dsm_impl/dsm_impl_posix.c \
 	src/dsm_impl/dsm_impl_sysv.c \
-	src/dsm_impl/dsm_impl_mmap.c
+	src/dsm_impl/dsm_impl_mmap.c \
+	src/dsm_impl/sweep.c

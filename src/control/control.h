@@ -1,0 +1,234 @@
+/*
+ * control.h - the control segment: the shared table of every live segment.
+ *
+ * The supervisor creates it before any worker, through the same backend as
+ * the segments it tracks, and records its handle in the state file so the
+ * next supervisor can find it after a kill -9.  It holds no pointers (each
+ * process maps it at its own address): lists are chains of 32-bit indexes.
+ *
+ * Layout: header | slots[nslots] | procs[nprocs] | refs[nrefs]
+ *   slot  one segment: handle, size, OS id, reference count, pin, state
+ *   proc  one process using the facility: pid + start time, its ref list
+ *   ref   one reference a process holds: a mapping, or a claim to finish
+ *         destroying a segment whose count reached zero
+ *
+ * Slot states (the refcount states PostgreSQL's dsm.c names 0/1/2+):
+ *   FREE      on the free list; `handle` keeps the last handle for reuse
+ *             checks
+ *   CREATING  reserved by a creator that holds a ref; the OS object may or
+ *             may not exist yet (cleanup destroys it if it does)
+ *   LIVE      exists; refcnt = number of mapping refs + (pinned ? 1 : 0)
+ *   DYING     refcnt reached 0; exactly one ref names it: the process that
+ *             is destroying the OS object, after which the slot is FREE
+ *
+ * Every operation takes the lock once and touches O(1) entries: the handle
+ * encodes its slot index (low 32 bits) next to 32 random bits, so lookup is
+ * an index plus a comparison, and free slots, procs and refs are stacks.
+ *
+ * The lock is a process-shared robust mutex.  If its holder dies, the next
+ * locker gets it with EOWNERDEAD and runs dsm__control_repair(), which
+ * rebuilds everything derived (free lists, per-process lists, counts) from
+ * the primary facts (slot states, ref entries) before anyone continues.
+ */
+#ifndef DYNSHM_CONTROL_H
+#define DYNSHM_CONTROL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <dynshm/dsm_impl.h>
+
+#define DSM_CONTROL_MAGIC UINT64_C(0x4c5254434d485344) /* "DSHMCTRL" little-endian */
+#define DSM_CONTROL_VERSION 1
+#define DSM_CONTROL_NONE UINT32_MAX /* end of an index chain */
+
+/* Upper bounds that keep every size computation far from overflow. */
+#define DSM_CONTROL_MAX_SLOTS (UINT32_C(1) << 24)
+#define DSM_CONTROL_MAX_PROCS (UINT32_C(1) << 20)
+#define DSM_CONTROL_MAX_REFS (UINT32_C(1) << 26)
+
+enum dsm_slot_state { DSM_SLOT_FREE = 0, DSM_SLOT_CREATING = 1, DSM_SLOT_LIVE = 2, DSM_SLOT_DYING = 3 };
+enum dsm_proc_state { DSM_PROC_FREE = 0, DSM_PROC_ACTIVE = 1 };
+
+struct dsm_control_slot { /* 40 bytes */
+    uint64_t handle;
+    uint64_t size;
+    int64_t os_id;     /* sysv shmid, else -1 */
+    uint32_t refcnt;
+    uint8_t state;     /* enum dsm_slot_state */
+    uint8_t pinned;
+    uint16_t reserved;
+    uint32_t next_free;
+    uint32_t created;  /* seconds since the epoch, for operators */
+};
+
+struct dsm_control_proc { /* 32 bytes */
+    int32_t pid;
+    uint32_t state;    /* enum dsm_proc_state */
+    uint64_t start_time; /* /proc/<pid>/stat field 22: tells a reused pid apart */
+    uint32_t ref_head;
+    uint32_t nrefs;
+    uint32_t next_free;
+    uint32_t is_supervisor;
+};
+
+struct dsm_control_ref { /* 16 bytes; slot == NONE when free */
+    uint32_t slot;
+    uint32_t proc;
+    uint32_t next;     /* in the proc's list, or in the free list */
+    uint32_t prev;
+};
+
+struct dsm_control_header {
+    /* Written once at creation and covered by `checksum`. */
+    uint64_t magic;
+    uint32_t version;
+    uint32_t backend;          /* dsm_impl_type */
+    uint64_t instance_id;      /* the data directory's identity */
+    uint64_t control_handle;
+    uint64_t total_size;       /* bytes of the whole control segment */
+    uint64_t created_usec;
+    uint32_t nslots, nprocs, nrefs;
+    int32_t supervisor_pid;
+    uint64_t checksum;
+    /* Mutable, under `lock`. */
+    uint32_t slot_free, proc_free, ref_free;
+    uint32_t slots_used, procs_used, refs_used;
+    uint64_t repairs;          /* times the table was repaired after a holder died */
+    uint64_t creates, destroys;
+    pthread_mutex_t lock;
+} __attribute__((aligned(64)));
+
+/* A process's view of a mapped control segment. */
+struct dsm_control {
+    struct dsm_control_header *hdr;
+    struct dsm_control_slot *slots;
+    struct dsm_control_proc *procs;
+    struct dsm_control_ref *refs;
+    dsm_impl_segment map;
+};
+
+/* Bytes needed for a table of this capacity (0 if a count is out of range). */
+size_t dsm__control_size(uint32_t nslots, uint32_t nprocs, uint32_t nrefs);
+
+/* Create a fresh control segment with a random handle and initialise it. */
+int dsm__control_create(dsm_impl_instance *inst, uint32_t nslots, uint32_t nprocs,
+                        uint32_t nrefs, struct dsm_control *ctl);
+
+/*
+ * Attach an existing control segment and validate it (see validate below).
+ * On failure nothing stays mapped.
+ */
+int dsm__control_attach(dsm_impl_instance *inst, dsm_handle handle, struct dsm_control *ctl);
+
+/*
+ * Check that `size` bytes at addr are a control segment of this version,
+ * for this instance id and handle, with a correct checksum and counts that
+ * fit the size.  DSM_ECORRUPT or DSM_EFOREIGN with a message otherwise.
+ * Never reads outside [addr, addr + size).
+ */
+int dsm__control_validate(const void *addr, size_t size, uint64_t instance_id,
+                          dsm_handle handle);
+
+/* Set the pointers of ctl from a validated mapping. */
+void dsm__control_bind(struct dsm_control *ctl, void *addr, size_t size);
+
+/* Unmap (the segment lives on). */
+void dsm__control_detach(dsm_impl_instance *inst, struct dsm_control *ctl);
+
+/* Lock / unlock; lock repairs the table first if the previous holder died. */
+int dsm__control_lock(struct dsm_control *ctl);
+void dsm__control_unlock(struct dsm_control *ctl);
+
+/* Rebuild derived state from primary facts; returns the number of fixes. Under lock. */
+uint64_t dsm__control_repair(struct dsm_control *ctl);
+
+/* ---- O(1) table operations (each takes and releases the lock) -------- */
+
+/* Register the calling process; *proc receives its index. */
+int dsm__control_proc_register(struct dsm_control *ctl, pid_t pid, bool is_supervisor,
+                               uint32_t *proc);
+/* Drop a process entry; its refs must already be gone. */
+void dsm__control_proc_unregister(struct dsm_control *ctl, uint32_t proc);
+
+/*
+ * Reserve a slot for a new segment: state CREATING, a fresh handle, one ref
+ * for proc.  DSM_ENOSLOTS when the table (or the ref pool) is full.
+ */
+int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle *handle,
+                              uint32_t *slot, uint32_t *ref);
+/* After a name collision: give the reserved slot a new handle. */
+int dsm__control_slot_rehandle(struct dsm_control *ctl, uint32_t slot, dsm_handle *handle);
+/* The OS object exists: CREATING -> LIVE with refcnt 1. */
+void dsm__control_slot_publish(struct dsm_control *ctl, uint32_t slot, size_t size,
+                               int64_t os_id);
+/* Creation failed and no OS object exists: give the slot and ref back. */
+void dsm__control_slot_abandon(struct dsm_control *ctl, uint32_t slot, uint32_t ref);
+
+/*
+ * Take a mapping reference on a live segment.  -ENOENT (with a message) if
+ * handle names no live segment.  *seg receives what attach needs (handle,
+ * size, os_id) for an ownership check.
+ */
+int dsm__control_ref_acquire(struct dsm_control *ctl, uint32_t proc, dsm_handle handle,
+                             uint32_t *slot, uint32_t *ref, dsm_impl_segment *seg);
+/*
+ * Drop a reference.  Returns 1 if the count reached zero: the slot is now
+ * DYING, ref is kept as the destroy claim, and the caller must destroy the
+ * OS object and then call dsm__control_slot_release().  Returns 0 otherwise.
+ */
+int dsm__control_ref_release(struct dsm_control *ctl, uint32_t slot, uint32_t ref);
+/* Finish destroying: the slot becomes FREE and the claim ref is freed. */
+void dsm__control_slot_release(struct dsm_control *ctl, uint32_t slot, uint32_t ref);
+
+/* Pin: one more reference that belongs to no process.  -EALREADY if pinned. */
+int dsm__control_pin(struct dsm_control *ctl, uint32_t slot, dsm_handle handle);
+/*
+ * Unpin by handle; like ref_release it returns 1 when the caller must
+ * destroy (then *slot and *ref are the claim to pass to slot_release).
+ */
+int dsm__control_unpin(struct dsm_control *ctl, uint32_t proc, dsm_handle handle,
+                       uint32_t *slot, uint32_t *ref, dsm_impl_segment *seg);
+
+/* What a slot records, as the argument dsm_impl_destroy() needs. */
+void dsm__control_slot_segment(const struct dsm_control *ctl, uint32_t slot,
+                               dsm_impl_segment *seg);
+
+/*
+ * Destroy the OS object of every slot that is not FREE (cleanup paths:
+ * crash reset, shut-down, start-up after a crash).  Objects already gone
+ * are fine; objects that fail the ownership check are left and logged.
+ * Returns the number destroyed.  Call without the lock held by this process.
+ */
+int dsm__control_destroy_all(dsm_impl_instance *inst, struct dsm_control *ctl);
+
+/* ---- dead processes (crash paths only: these scan the process table) ---- */
+
+/* The ACTIVE entry of pid, or DSM_CONTROL_NONE. */
+uint32_t dsm__control_proc_find(struct dsm_control *ctl, pid_t pid);
+
+/* Up to max pids of registered processes that no longer exist; returns the count. */
+int dsm__control_dead_procs(struct dsm_control *ctl, uint32_t self, pid_t *pids, int max);
+
+/* A segment whose destruction this process has taken over. */
+struct dsm_claim {
+    uint32_t slot, ref;
+};
+
+/*
+ * Release every reference of process `dead`: shares of segments others
+ * still hold are dropped; for the rest (last reference, half-created,
+ * half-destroyed) the claim moves to process `self`, which must destroy the
+ * OS object and call dsm__control_slot_release() for each of the returned
+ * claims.  The dead entry is freed once it holds nothing.  Returns the
+ * number of claims (at most max; call again while it returns max).
+ */
+int dsm__control_reclaim(struct dsm_control *ctl, uint32_t dead, uint32_t self,
+                         struct dsm_claim *claims, int max);
+
+/* Start time of pid (clock ticks since boot), or 0 if it does not exist. */
+uint64_t dsm__proc_start_time(pid_t pid);
+
+#endif /* DYNSHM_CONTROL_H */

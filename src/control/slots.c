@@ -1,0 +1,447 @@
+/*
+ * slots.c - the O(1) operations on the control table: reserve, publish,
+ * acquire and release references, pin, unpin, register processes.
+ *
+ * Each function is one critical section touching a constant number of
+ * entries.  Within it, writes are ordered so that a process dying at any
+ * instruction leaves a table dsm__control_repair() can rebuild: a ref's
+ * `slot` field is what makes it count, and it is written last on
+ * allocation and first on release.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "../common/internal.h"
+#include "control.h"
+
+/* ---- ref pool and per-process lists (lock held) -------------------------- */
+
+static uint32_t ref_alloc(struct dsm_control *ctl, uint32_t proc, uint32_t slot)
+{
+    struct dsm_control_header *h = ctl->hdr;
+    struct dsm_control_proc *p = &ctl->procs[proc];
+    uint32_t i = h->ref_free;
+    struct dsm_control_ref *r;
+
+    if (i == DSM_CONTROL_NONE)
+        return DSM_CONTROL_NONE;
+    r = &ctl->refs[i];
+    h->ref_free = r->next;
+    r->proc = proc;
+    r->prev = DSM_CONTROL_NONE;
+    r->next = p->ref_head;
+    if (p->ref_head != DSM_CONTROL_NONE)
+        ctl->refs[p->ref_head].prev = i;
+    p->ref_head = i;
+    p->nrefs++;
+    h->refs_used++;
+    r->slot = slot;
+    return i;
+}
+
+static void ref_free(struct dsm_control *ctl, uint32_t i)
+{
+    struct dsm_control_header *h = ctl->hdr;
+    struct dsm_control_ref *r = &ctl->refs[i];
+    struct dsm_control_proc *p = &ctl->procs[r->proc];
+
+    r->slot = DSM_CONTROL_NONE;
+    if (r->prev != DSM_CONTROL_NONE)
+        ctl->refs[r->prev].next = r->next;
+    else
+        p->ref_head = r->next;
+    if (r->next != DSM_CONTROL_NONE)
+        ctl->refs[r->next].prev = r->prev;
+    p->nrefs--;
+    h->refs_used--;
+    r->prev = DSM_CONTROL_NONE;
+    r->next = h->ref_free;
+    h->ref_free = i;
+}
+
+/* A fresh handle for slot: its index and 32 random bits unlike its last ones. */
+static int new_handle(struct dsm_control *ctl, uint32_t slot, dsm_handle *out)
+{
+    uint32_t last = (uint32_t)(ctl->slots[slot].handle >> 32), bits;
+    int rc;
+
+    do {
+        if ((rc = dsm__random_bytes(&bits, sizeof(bits))) < 0)
+            return rc;
+    } while (bits == 0 || bits == last);
+    *out = ((dsm_handle)bits << 32) | slot;
+    return 0;
+}
+
+/* The slot a handle names, or NONE if it names no slot of this table. */
+static uint32_t handle_slot(const struct dsm_control *ctl, dsm_handle handle)
+{
+    uint32_t slot = (uint32_t)handle;
+
+    if (slot >= ctl->hdr->nslots || ctl->slots[slot].handle != handle)
+        return DSM_CONTROL_NONE;
+    return slot;
+}
+
+static int no_such_segment(const struct dsm_control *ctl, dsm_handle handle)
+{
+    char hb[DSM_HANDLE_STRLEN];
+    uint32_t slot = handle_slot(ctl, handle);
+
+    dsm_handle_format(handle, hb);
+    if (slot != DSM_CONTROL_NONE && ctl->slots[slot].state == DSM_SLOT_DYING)
+        return dsm__error(-ENOENT, "dynamic shared memory segment %s is being destroyed", hb);
+    if (slot != DSM_CONTROL_NONE && ctl->slots[slot].state == DSM_SLOT_CREATING)
+        return dsm__error(-ENOENT, "dynamic shared memory segment %s is still being created", hb);
+    return dsm__error(-ENOENT, "no dynamic shared memory segment with handle %s", hb);
+}
+
+static int out_of_refs(void)
+{
+    return dsm__error(DSM_ENOSLOTS, "too many dynamic shared memory mappings (raise "
+                                    "dsm_max_mappings)");
+}
+
+/* ---- processes --------------------------------------------------------- */
+
+int dsm__control_proc_register(struct dsm_control *ctl, pid_t pid, bool is_supervisor,
+                               uint32_t *proc)
+{
+    uint64_t start = dsm__proc_start_time(pid); /* a file read: outside the lock */
+    struct dsm_control_header *h = ctl->hdr;
+    struct dsm_control_proc *p;
+    uint32_t i;
+    int rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    i = h->proc_free;
+    if (i == DSM_CONTROL_NONE) {
+        dsm__control_unlock(ctl);
+        return dsm__error(DSM_ENOSLOTS, "too many processes use dynamic shared memory (raise "
+                                        "dsm_max_processes)");
+    }
+    p = &ctl->procs[i];
+    h->proc_free = p->next_free;
+    p->pid = (int32_t)pid;
+    p->start_time = start;
+    p->ref_head = DSM_CONTROL_NONE;
+    p->nrefs = 0;
+    p->is_supervisor = is_supervisor;
+    p->state = DSM_PROC_ACTIVE;
+    h->procs_used++;
+    dsm__control_unlock(ctl);
+    *proc = i;
+    return 0;
+}
+
+void dsm__control_proc_unregister(struct dsm_control *ctl, uint32_t proc)
+{
+    struct dsm_control_header *h = ctl->hdr;
+    struct dsm_control_proc *p = &ctl->procs[proc];
+
+    if (dsm__control_lock(ctl) < 0)
+        return;
+    /* Refs still listed are dropped without destroying: a crash reset or
+     * the dead-worker reclaim deals with what they held. */
+    while (p->ref_head != DSM_CONTROL_NONE)
+        ref_free(ctl, p->ref_head);
+    p->state = DSM_PROC_FREE;
+    p->next_free = h->proc_free;
+    h->proc_free = proc;
+    h->procs_used--;
+    dsm__control_unlock(ctl);
+}
+
+/* ---- segments ------------------------------------------------------------ */
+
+int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle *handle,
+                              uint32_t *slot_out, uint32_t *ref_out)
+{
+    struct dsm_control_header *h = ctl->hdr;
+    struct dsm_control_slot *s;
+    uint32_t slot, ref;
+    int rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    slot = h->slot_free;
+    if (slot == DSM_CONTROL_NONE) {
+        dsm__control_unlock(ctl);
+        return dsm__error(DSM_ENOSLOTS, "too many dynamic shared memory segments (%u exist; "
+                                        "raise dsm_max_segments)", (unsigned)h->nslots);
+    }
+    s = &ctl->slots[slot];
+    if ((rc = new_handle(ctl, slot, handle)) < 0) {
+        dsm__control_unlock(ctl);
+        return rc;
+    }
+    h->slot_free = s->next_free;
+    s->handle = *handle;
+    s->size = 0;
+    s->os_id = -1;
+    s->refcnt = 0;
+    s->pinned = 0;
+    s->created = (uint32_t)time(NULL);
+    s->state = DSM_SLOT_CREATING;
+    h->slots_used++;
+    ref = ref_alloc(ctl, proc, slot);
+    if (ref == DSM_CONTROL_NONE) {
+        s->state = DSM_SLOT_FREE;
+        s->next_free = h->slot_free;
+        h->slot_free = slot;
+        h->slots_used--;
+        dsm__control_unlock(ctl);
+        return out_of_refs();
+    }
+    dsm__control_unlock(ctl);
+    *slot_out = slot;
+    *ref_out = ref;
+    return 0;
+}
+
+int dsm__control_slot_rehandle(struct dsm_control *ctl, uint32_t slot, dsm_handle *handle)
+{
+    int rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    rc = new_handle(ctl, slot, handle);
+    if (rc == 0)
+        ctl->slots[slot].handle = *handle;
+    dsm__control_unlock(ctl);
+    return rc;
+}
+
+void dsm__control_slot_publish(struct dsm_control *ctl, uint32_t slot, size_t size,
+                               int64_t os_id)
+{
+    struct dsm_control_slot *s = &ctl->slots[slot];
+
+    /* Cannot fail for a live lock; a broken lock leaves the slot CREATING,
+     * which every cleanup treats as "destroy if it exists". */
+    if (dsm__control_lock(ctl) < 0)
+        return;
+    s->size = size;
+    s->os_id = os_id;
+    s->refcnt = 1;
+    s->state = DSM_SLOT_LIVE;
+    ctl->hdr->creates++;
+    dsm__control_unlock(ctl);
+}
+
+void dsm__control_slot_abandon(struct dsm_control *ctl, uint32_t slot, uint32_t ref)
+{
+    dsm__control_slot_release(ctl, slot, ref);
+}
+
+int dsm__control_ref_acquire(struct dsm_control *ctl, uint32_t proc, dsm_handle handle,
+                             uint32_t *slot_out, uint32_t *ref_out, dsm_impl_segment *seg)
+{
+    uint32_t slot, ref;
+    int rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    slot = handle_slot(ctl, handle);
+    if (slot == DSM_CONTROL_NONE || ctl->slots[slot].state != DSM_SLOT_LIVE) {
+        rc = no_such_segment(ctl, handle);
+        dsm__control_unlock(ctl);
+        return rc;
+    }
+    ref = ref_alloc(ctl, proc, slot);
+    if (ref == DSM_CONTROL_NONE) {
+        dsm__control_unlock(ctl);
+        return out_of_refs();
+    }
+    ctl->slots[slot].refcnt++;
+    dsm__control_slot_segment(ctl, slot, seg);
+    dsm__control_unlock(ctl);
+    *slot_out = slot;
+    *ref_out = ref;
+    return 0;
+}
+
+int dsm__control_ref_release(struct dsm_control *ctl, uint32_t slot, uint32_t ref)
+{
+    struct dsm_control_slot *s = &ctl->slots[slot];
+    int last = 0;
+
+    if (dsm__control_lock(ctl) < 0)
+        return 0; /* the reference stays counted: a leak the next reset removes */
+    if (s->refcnt > 0 && --s->refcnt == 0) {
+        s->state = DSM_SLOT_DYING; /* the ref stays as this process's claim */
+        last = 1;
+    } else {
+        ref_free(ctl, ref);
+    }
+    dsm__control_unlock(ctl);
+    return last;
+}
+
+void dsm__control_slot_release(struct dsm_control *ctl, uint32_t slot, uint32_t ref)
+{
+    struct dsm_control_header *h = ctl->hdr;
+    struct dsm_control_slot *s = &ctl->slots[slot];
+
+    if (dsm__control_lock(ctl) < 0)
+        return;
+    ref_free(ctl, ref);
+    s->state = DSM_SLOT_FREE;
+    s->refcnt = 0;
+    s->pinned = 0;
+    s->next_free = h->slot_free;
+    h->slot_free = slot;
+    h->slots_used--;
+    if (s->size)
+        h->destroys++;
+    dsm__control_unlock(ctl);
+}
+
+int dsm__control_pin(struct dsm_control *ctl, uint32_t slot, dsm_handle handle)
+{
+    struct dsm_control_slot *s = &ctl->slots[slot];
+    char hb[DSM_HANDLE_STRLEN];
+    int rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    if (handle_slot(ctl, handle) != slot || s->state != DSM_SLOT_LIVE)
+        rc = no_such_segment(ctl, handle);
+    else if (s->pinned)
+        rc = dsm__error(-EALREADY, "dynamic shared memory segment %s is already pinned",
+                        dsm_handle_format(handle, hb));
+    else {
+        s->pinned = 1;
+        s->refcnt++;
+    }
+    dsm__control_unlock(ctl);
+    return rc;
+}
+
+int dsm__control_unpin(struct dsm_control *ctl, uint32_t proc, dsm_handle handle,
+                       uint32_t *slot_out, uint32_t *ref_out, dsm_impl_segment *seg)
+{
+    char hb[DSM_HANDLE_STRLEN];
+    struct dsm_control_slot *s;
+    uint32_t slot, claim;
+    int rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    slot = handle_slot(ctl, handle);
+    if (slot == DSM_CONTROL_NONE || ctl->slots[slot].state != DSM_SLOT_LIVE) {
+        rc = no_such_segment(ctl, handle);
+        goto out;
+    }
+    s = &ctl->slots[slot];
+    if (!s->pinned) {
+        rc = dsm__error(-EINVAL, "dynamic shared memory segment %s is not pinned",
+                        dsm_handle_format(handle, hb));
+        goto out;
+    }
+    /* Take the claim first, so running out of refs changes nothing. */
+    claim = ref_alloc(ctl, proc, slot);
+    if (claim == DSM_CONTROL_NONE) {
+        rc = out_of_refs();
+        goto out;
+    }
+    s->pinned = 0;
+    if (--s->refcnt == 0) {
+        s->state = DSM_SLOT_DYING;
+        dsm__control_slot_segment(ctl, slot, seg);
+        *slot_out = slot;
+        *ref_out = claim;
+        rc = 1;
+    } else {
+        ref_free(ctl, claim);
+        rc = 0;
+    }
+out:
+    dsm__control_unlock(ctl);
+    return rc;
+}
+
+/* ---- dead processes -------------------------------------------------------- */
+
+uint32_t dsm__control_proc_find(struct dsm_control *ctl, pid_t pid)
+{
+    uint32_t found = DSM_CONTROL_NONE;
+
+    if (dsm__control_lock(ctl) < 0)
+        return DSM_CONTROL_NONE;
+    for (uint32_t i = 0; i < ctl->hdr->nprocs; i++) {
+        if (ctl->procs[i].state == DSM_PROC_ACTIVE && ctl->procs[i].pid == (int32_t)pid) {
+            found = i;
+            break;
+        }
+    }
+    dsm__control_unlock(ctl);
+    return found;
+}
+
+int dsm__control_dead_procs(struct dsm_control *ctl, uint32_t self, pid_t *pids, int max)
+{
+    int n = 0, rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    for (uint32_t i = 0; i < ctl->hdr->nprocs && n < max; i++) {
+        struct dsm_control_proc *p = &ctl->procs[i];
+
+        /* The start time tells a dead worker from a new process that got its pid. */
+        if (i != self && p->state == DSM_PROC_ACTIVE &&
+            dsm__proc_start_time(p->pid) != p->start_time)
+            pids[n++] = p->pid;
+    }
+    dsm__control_unlock(ctl);
+    return n;
+}
+
+/* Move ref i from its process's list to process `to`; returns its index (lock held). */
+static uint32_t ref_move(struct dsm_control *ctl, uint32_t i, uint32_t to)
+{
+    uint32_t slot = ctl->refs[i].slot;
+
+    ref_free(ctl, i);
+    /* ref_free pushed i on the free list, so allocation pops i straight back. */
+    return ref_alloc(ctl, to, slot);
+}
+
+int dsm__control_reclaim(struct dsm_control *ctl, uint32_t dead, uint32_t self,
+                         struct dsm_claim *claims, int max)
+{
+    struct dsm_control_proc *p = &ctl->procs[dead];
+    struct dsm_control_header *h = ctl->hdr;
+    int n = 0, rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    while (p->ref_head != DSM_CONTROL_NONE && n < max) {
+        uint32_t r = p->ref_head, slot = ctl->refs[r].slot;
+        struct dsm_control_slot *s = &ctl->slots[slot];
+
+        if (s->state == DSM_SLOT_LIVE && s->refcnt > 1) {
+            s->refcnt--; /* others still hold it: just drop the dead worker's share */
+            ref_free(ctl, r);
+            continue;
+        }
+        /* The last reference, a half-created segment, or an unfinished destroy:
+         * this process takes over the claim and destroys the OS object. */
+        s->refcnt = 0;
+        s->state = DSM_SLOT_DYING;
+        claims[n].slot = slot;
+        claims[n].ref = ref_move(ctl, r, self);
+        n++;
+    }
+    if (p->ref_head == DSM_CONTROL_NONE) {
+        p->state = DSM_PROC_FREE;
+        p->next_free = h->proc_free;
+        h->proc_free = dead;
+        h->procs_used--;
+    }
+    dsm__control_unlock(ctl);
+    return n;
+}

@@ -1,0 +1,443 @@
+/*
+ * dsm.c - segments as applications see them: create, attach, detach,
+ * pinning and on-detach callbacks, over the control table and a backend.
+ *
+ * The control table says which segments exist and who holds them; this
+ * file keeps the process's own view (a hash of its mappings by handle, so
+ * "already attached?" and dsm_find_mapping() are O(1)).  System calls run
+ * outside both locks: a create or attach only ever holds a lock for a few
+ * table updates, so processes and threads do not queue behind each other's
+ * mmap or posix_fallocate.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dsm_int.h"
+
+struct dsm_process dsm__p = {
+    .mu = PTHREAD_MUTEX_INITIALIZER,
+    .lock_fd = -1,
+};
+
+/* Collisions with foreign or stale objects are rare; this many in a row is not. */
+#define DSM_CREATE_MAX_TRIES 64
+
+int dsm__check_ready(void)
+{
+    if (dsm__p.forked)
+        return dsm__error(DSM_ESTATE, "this process was forked from a dynshm process; call "
+                                      "dsm_worker_init_after_fork() first");
+    if (!dsm__p.initialised)
+        return dsm__error(DSM_ESTATE, "dynamic shared memory is not initialised in this "
+                                      "process (call dsm_supervisor_start() or "
+                                      "dsm_worker_attach())");
+    if (dsm__p.disabled)
+        return dsm__error(DSM_EDISABLED, "dynamic shared memory is disabled "
+                                         "(dynamic_shared_memory_type = none)");
+    return 0;
+}
+
+/* ---- the mapping table ---------------------------------------------------- */
+
+static size_t bucket_of(dsm_handle h, size_t nbuckets)
+{
+    return (size_t)(dsm__mix64(h) & (nbuckets - 1));
+}
+
+dsm_segment *dsm__lookup(dsm_handle handle)
+{
+    dsm_segment *s;
+
+    if (dsm__p.nbuckets == 0)
+        return NULL;
+    for (s = dsm__p.buckets[bucket_of(handle, dsm__p.nbuckets)]; s; s = s->hash_next)
+        if (s->handle == handle)
+            return s;
+    return NULL;
+}
+
+static int grow(void)
+{
+    size_t n = dsm__p.nbuckets ? dsm__p.nbuckets * 2 : 64;
+    dsm_segment **b = calloc(n, sizeof(*b));
+
+    if (b == NULL)
+        return dsm__error(-ENOMEM, "out of memory");
+    for (size_t i = 0; i < dsm__p.nbuckets; i++) {
+        dsm_segment *s = dsm__p.buckets[i], *next;
+
+        for (; s; s = next) {
+            size_t k = bucket_of(s->handle, n);
+
+            next = s->hash_next;
+            s->hash_next = b[k];
+            b[k] = s;
+        }
+    }
+    free(dsm__p.buckets);
+    dsm__p.buckets = b;
+    dsm__p.nbuckets = n;
+    return 0;
+}
+
+int dsm__remember(dsm_segment *seg)
+{
+    size_t k;
+    int rc;
+
+    if (dsm__p.nsegs >= dsm__p.nbuckets && (rc = grow()) < 0)
+        return rc;
+    k = bucket_of(seg->handle, dsm__p.nbuckets);
+    seg->hash_next = dsm__p.buckets[k];
+    dsm__p.buckets[k] = seg;
+    seg->all_prev = NULL;
+    seg->all_next = dsm__p.all;
+    if (dsm__p.all)
+        dsm__p.all->all_prev = seg;
+    dsm__p.all = seg;
+    dsm__p.nsegs++;
+    return 0;
+}
+
+void dsm__forget(dsm_segment *seg)
+{
+    dsm_segment **pp = &dsm__p.buckets[bucket_of(seg->handle, dsm__p.nbuckets)];
+
+    while (*pp && *pp != seg)
+        pp = &(*pp)->hash_next;
+    if (*pp)
+        *pp = seg->hash_next;
+    if (seg->all_prev)
+        seg->all_prev->all_next = seg->all_next;
+    else
+        dsm__p.all = seg->all_next;
+    if (seg->all_next)
+        seg->all_next->all_prev = seg->all_prev;
+    dsm__p.nsegs--;
+    dsm__owner_unlink(seg);
+}
+
+static void free_segment(dsm_segment *seg)
+{
+    while (seg->callbacks) {
+        struct dsm_callback *cb = seg->callbacks;
+
+        seg->callbacks = cb->next;
+        free(cb);
+    }
+    free(seg);
+}
+
+void dsm__forget_all(bool unmap)
+{
+    while (dsm__p.all) {
+        dsm_segment *seg = dsm__p.all;
+
+        dsm__forget(seg);
+        if (unmap && seg->impl.address)
+            dsm_impl_detach(dsm__p.inst, &seg->impl);
+        free_segment(seg);
+    }
+    free(dsm__p.buckets);
+    dsm__p.buckets = NULL;
+    dsm__p.nbuckets = 0;
+    dsm__p.nsegs = 0;
+}
+
+/* ---- references ------------------------------------------------------------ */
+
+void dsm__release_ref(uint32_t slot, uint32_t ref)
+{
+    dsm_impl_segment seg;
+
+    if (!dsm__control_ref_release(&dsm__p.ctl, slot, ref))
+        return;
+    /* Last reference: this process destroys the segment, then frees the slot. */
+    dsm__control_slot_segment(&dsm__p.ctl, slot, &seg);
+    if (dsm_impl_destroy(dsm__p.inst, &seg) < 0 && errno != ENOENT)
+        dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
+    dsm__control_slot_release(&dsm__p.ctl, slot, ref);
+}
+
+/* ---- the API ---------------------------------------------------------------- */
+
+int dsm_create(size_t size, int flags, dsm_segment **out)
+{
+    dsm_segment *seg;
+    int rc, tries = 0;
+
+    if (out == NULL)
+        return dsm__error(-EINVAL, "no place to return the segment");
+    *out = NULL;
+    if ((rc = dsm__check_ready()) < 0)
+        return rc;
+    if (size == 0 || size > DSM_IMPL_MAX_SIZE)
+        return dsm__error(-EINVAL, "invalid dynamic shared memory segment size %zu: it must be "
+                                   "between 1 and %zu bytes", size, DSM_IMPL_MAX_SIZE);
+    if (flags & ~DSM_CREATE_NULL_IF_MAXSEGMENTS)
+        return dsm__error(-EINVAL, "invalid flags 0x%x for dsm_create", (unsigned)flags);
+    seg = calloc(1, sizeof(*seg));
+    if (seg == NULL)
+        return dsm__error(-ENOMEM, "out of memory");
+
+    rc = dsm__control_slot_reserve(&dsm__p.ctl, dsm__p.proc, &seg->handle, &seg->slot,
+                                   &seg->ref);
+    if (rc < 0) {
+        free(seg);
+        if (rc == DSM_ENOSLOTS && (flags & DSM_CREATE_NULL_IF_MAXSEGMENTS))
+            return 0;
+        return rc;
+    }
+    /* A collision means someone else's object has our would-be name: new handle. */
+    while ((rc = dsm_impl_create(dsm__p.inst, seg->handle, size, &seg->impl)) == -EEXIST &&
+           ++tries < DSM_CREATE_MAX_TRIES) {
+        if ((rc = dsm__control_slot_rehandle(&dsm__p.ctl, seg->slot, &seg->handle)) < 0)
+            break;
+    }
+    if (rc == -EEXIST)
+        rc = dsm__error(-EEXIST, "could not find a free name for a shared memory segment "
+                                 "after %d tries", tries);
+    if (rc < 0) {
+        dsm__control_slot_abandon(&dsm__p.ctl, seg->slot, seg->ref);
+        free(seg);
+        return rc;
+    }
+    dsm__control_slot_publish(&dsm__p.ctl, seg->slot, size, seg->impl.os_id);
+
+    pthread_mutex_lock(&dsm__p.mu);
+    rc = dsm__remember(seg);
+    if (rc == 0)
+        dsm__owner_link(seg, dsm_resowner_current());
+    pthread_mutex_unlock(&dsm__p.mu);
+    if (rc < 0) {
+        dsm_impl_detach(dsm__p.inst, &seg->impl);
+        dsm__release_ref(seg->slot, seg->ref);
+        free(seg);
+        return rc;
+    }
+    *out = seg;
+    return 0;
+}
+
+int dsm_attach(dsm_handle handle, dsm_segment **out)
+{
+    char hb[DSM_HANDLE_STRLEN];
+    dsm_impl_segment want;
+    dsm_segment *seg;
+    int rc;
+
+    if (out == NULL)
+        return dsm__error(-EINVAL, "no place to return the segment");
+    *out = NULL;
+    if ((rc = dsm__check_ready()) < 0)
+        return rc;
+    if (handle == DSM_HANDLE_INVALID)
+        return dsm__error(-EINVAL, "invalid dynamic shared memory handle 0");
+    seg = calloc(1, sizeof(*seg));
+    if (seg == NULL)
+        return dsm__error(-ENOMEM, "out of memory");
+    seg->handle = handle;
+    seg->attaching = true;
+
+    /* Claim the handle locally first, so two threads cannot both attach it. */
+    pthread_mutex_lock(&dsm__p.mu);
+    if (dsm__lookup(handle) != NULL)
+        rc = dsm__error(-EEXIST, "dynamic shared memory segment %s is already attached in "
+                                 "this process", dsm_handle_format(handle, hb));
+    else
+        rc = dsm__remember(seg);
+    pthread_mutex_unlock(&dsm__p.mu);
+    if (rc < 0) {
+        free(seg);
+        return rc;
+    }
+
+    rc = dsm__control_ref_acquire(&dsm__p.ctl, dsm__p.proc, handle, &seg->slot, &seg->ref,
+                                  &want);
+    if (rc == 0) {
+        rc = dsm_impl_attach(dsm__p.inst, handle, &seg->impl);
+        if (rc == 0 && (seg->impl.size != want.size ||
+                        (want.os_id >= 0 && seg->impl.os_id != want.os_id))) {
+            /* What the name leads to is not what the table recorded. */
+            dsm_impl_detach(dsm__p.inst, &seg->impl);
+            rc = dsm__error(DSM_EFOREIGN, "shared memory segment %s does not match the control "
+                                          "segment's record (%zu bytes recorded, %zu found)",
+                            dsm_handle_format(handle, hb), (size_t)want.size, seg->impl.size);
+        }
+        if (rc < 0)
+            dsm__release_ref(seg->slot, seg->ref);
+    }
+
+    pthread_mutex_lock(&dsm__p.mu);
+    if (rc < 0) {
+        dsm__forget(seg);
+    } else {
+        seg->attaching = false;
+        dsm__owner_link(seg, dsm_resowner_current());
+    }
+    pthread_mutex_unlock(&dsm__p.mu);
+    if (rc < 0) {
+        free(seg);
+        return rc;
+    }
+    *out = seg;
+    return 0;
+}
+
+int dsm_detach(dsm_segment *seg)
+{
+    int rc;
+
+    if (seg == NULL || seg->attaching)
+        return dsm__error(-EINVAL, "invalid dynamic shared memory segment");
+    if (dsm__p.forked)
+        return dsm__check_ready();
+    /* Callbacks first, newest first, each unlinked before it runs (it may detach
+     * other segments or register more callbacks on this one). */
+    while (seg->callbacks) {
+        struct dsm_callback *cb = seg->callbacks;
+
+        seg->callbacks = cb->next;
+        cb->fn(seg, cb->arg);
+        free(cb);
+    }
+    pthread_mutex_lock(&dsm__p.mu);
+    dsm__forget(seg);
+    pthread_mutex_unlock(&dsm__p.mu);
+    rc = dsm_impl_detach(dsm__p.inst, &seg->impl);
+    if (rc < 0)
+        dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
+    dsm__release_ref(seg->slot, seg->ref);
+    free_segment(seg);
+    return rc < 0 ? rc : 0;
+}
+
+void dsm_detach_all(void)
+{
+    for (;;) {
+        dsm_segment *seg;
+
+        pthread_mutex_lock(&dsm__p.mu);
+        for (seg = dsm__p.all; seg && seg->attaching; seg = seg->all_next)
+            ;
+        pthread_mutex_unlock(&dsm__p.mu);
+        if (seg == NULL)
+            break;
+        dsm_detach(seg);
+    }
+}
+
+void *dsm_segment_address(const dsm_segment *seg)
+{
+    return seg ? seg->impl.address : NULL;
+}
+
+size_t dsm_segment_map_length(const dsm_segment *seg)
+{
+    return seg ? seg->impl.size : 0;
+}
+
+dsm_handle dsm_segment_handle(const dsm_segment *seg)
+{
+    return seg ? seg->handle : DSM_HANDLE_INVALID;
+}
+
+dsm_segment *dsm_find_mapping(dsm_handle handle)
+{
+    dsm_segment *seg;
+
+    pthread_mutex_lock(&dsm__p.mu);
+    seg = dsm__lookup(handle);
+    if (seg && seg->attaching)
+        seg = NULL;
+    pthread_mutex_unlock(&dsm__p.mu);
+    return seg;
+}
+
+int dsm_pin_mapping(dsm_segment *seg)
+{
+    if (seg == NULL || seg->attaching)
+        return dsm__error(-EINVAL, "invalid dynamic shared memory segment");
+    pthread_mutex_lock(&dsm__p.mu);
+    dsm__owner_unlink(seg);
+    pthread_mutex_unlock(&dsm__p.mu);
+    return 0;
+}
+
+int dsm_unpin_mapping(dsm_segment *seg)
+{
+    if (seg == NULL || seg->attaching)
+        return dsm__error(-EINVAL, "invalid dynamic shared memory segment");
+    pthread_mutex_lock(&dsm__p.mu);
+    if (seg->owner == NULL)
+        dsm__owner_link(seg, dsm_resowner_current());
+    pthread_mutex_unlock(&dsm__p.mu);
+    return 0;
+}
+
+int dsm_pin_segment(dsm_segment *seg)
+{
+    int rc;
+
+    if (seg == NULL || seg->attaching)
+        return dsm__error(-EINVAL, "invalid dynamic shared memory segment");
+    if ((rc = dsm__check_ready()) < 0)
+        return rc;
+    return dsm__control_pin(&dsm__p.ctl, seg->slot, seg->handle);
+}
+
+int dsm_unpin_segment(dsm_handle handle)
+{
+    dsm_impl_segment seg;
+    uint32_t slot, ref;
+    int rc;
+
+    if ((rc = dsm__check_ready()) < 0)
+        return rc;
+    rc = dsm__control_unpin(&dsm__p.ctl, dsm__p.proc, handle, &slot, &ref, &seg);
+    if (rc == 1) {
+        /* Pinned and unmapped everywhere: the unpinner destroys it. */
+        if (dsm_impl_destroy(dsm__p.inst, &seg) < 0 && errno != ENOENT)
+            dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
+        dsm__control_slot_release(&dsm__p.ctl, slot, ref);
+        rc = 0;
+    }
+    return rc;
+}
+
+int dsm_on_detach(dsm_segment *seg, dsm_on_detach_callback fn, void *arg)
+{
+    struct dsm_callback *cb;
+
+    if (seg == NULL || fn == NULL)
+        return dsm__error(-EINVAL, "invalid segment or callback");
+    cb = malloc(sizeof(*cb));
+    if (cb == NULL)
+        return dsm__error(-ENOMEM, "out of memory");
+    cb->fn = fn;
+    cb->arg = arg;
+    cb->next = seg->callbacks;
+    seg->callbacks = cb;
+    return 0;
+}
+
+int dsm_cancel_on_detach(dsm_segment *seg, dsm_on_detach_callback fn, void *arg)
+{
+    struct dsm_callback **pp;
+
+    if (seg == NULL)
+        return dsm__error(-EINVAL, "invalid dynamic shared memory segment");
+    for (pp = &seg->callbacks; *pp; pp = &(*pp)->next) {
+        if ((*pp)->fn == fn && (*pp)->arg == arg) {
+            struct dsm_callback *cb = *pp;
+
+            *pp = cb->next;
+            free(cb);
+            return 0;
+        }
+    }
+    return dsm__error(-ENOENT, "no such on-detach callback is registered");
+}

@@ -1,0 +1,8 @@
+# src/dsm/local.mk - the dsm API: segments, resource owners, process lifecycle.
+dynshminclude_HEADERS += include/dynshm/dsm.h
+libdynshm_core_la_SOURCES += \
+	src/dsm/dsm_int.h \
+	src/dsm/dsm.c \
+	src/dsm/resowner.c \
+	src/dsm/lifecycle.c \
+	src/dsm/crash.c

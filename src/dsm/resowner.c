@@ -1,0 +1,130 @@
+/*
+ * resowner.c - resource owners: who detaches a mapping when the work it
+ * was made for ends, successfully or not.
+ *
+ * As in PostgreSQL, owners form a tree and each thread has a current owner
+ * that new mappings join.  Releasing an owner releases its children first,
+ * then detaches its mappings, so an application's error path needs one
+ * call to give everything back.  On a success path (is_commit) a mapping
+ * still held is a bug in the application, and is reported as a leak.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsm_int.h"
+
+static _Thread_local dsm_resowner *current_owner;
+
+dsm_resowner *dsm_resowner_current(void)
+{
+    return current_owner;
+}
+
+dsm_resowner *dsm_resowner_set_current(dsm_resowner *owner)
+{
+    dsm_resowner *prev = current_owner;
+
+    current_owner = owner;
+    return prev;
+}
+
+void dsm__owner_link(dsm_segment *seg, dsm_resowner *owner)
+{
+    seg->owner = owner;
+    if (owner == NULL)
+        return;
+    seg->owner_prev = NULL;
+    seg->owner_next = owner->segs;
+    if (owner->segs)
+        owner->segs->owner_prev = seg;
+    owner->segs = seg;
+}
+
+void dsm__owner_unlink(dsm_segment *seg)
+{
+    dsm_resowner *owner = seg->owner;
+
+    if (owner == NULL)
+        return;
+    if (seg->owner_prev)
+        seg->owner_prev->owner_next = seg->owner_next;
+    else
+        owner->segs = seg->owner_next;
+    if (seg->owner_next)
+        seg->owner_next->owner_prev = seg->owner_prev;
+    seg->owner = NULL;
+    seg->owner_prev = seg->owner_next = NULL;
+}
+
+int dsm_resowner_create(dsm_resowner *parent, const char *name, dsm_resowner **out)
+{
+    dsm_resowner *o;
+
+    if (out == NULL)
+        return dsm__error(-EINVAL, "no place to return the resource owner");
+    o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return dsm__error(-ENOMEM, "out of memory");
+    snprintf(o->name, sizeof(o->name), "%s", name ? name : "(unnamed)");
+    o->parent = parent;
+    if (parent) {
+        pthread_mutex_lock(&dsm__p.mu);
+        o->sibling_next = parent->children;
+        if (parent->children)
+            parent->children->sibling_prev = o;
+        parent->children = o;
+        pthread_mutex_unlock(&dsm__p.mu);
+    }
+    *out = o;
+    return 0;
+}
+
+void dsm_resowner_release(dsm_resowner *owner, bool is_commit)
+{
+    if (owner == NULL)
+        return;
+    for (dsm_resowner *c = owner->children; c; c = c->sibling_next)
+        dsm_resowner_release(c, is_commit);
+    for (;;) {
+        char hb[DSM_HANDLE_STRLEN];
+        dsm_segment *seg;
+
+        pthread_mutex_lock(&dsm__p.mu);
+        seg = owner->segs;
+        if (seg)
+            dsm__owner_unlink(seg);
+        pthread_mutex_unlock(&dsm__p.mu);
+        if (seg == NULL)
+            break;
+        if (is_commit)
+            dsm__log(DSM_LOG_WARNING, "dynamic shared memory leak: segment %s still mapped "
+                                      "when resource owner \"%s\" was released",
+                     dsm_handle_format(seg->handle, hb), owner->name);
+        dsm_detach(seg);
+    }
+}
+
+void dsm_resowner_delete(dsm_resowner *owner)
+{
+    if (owner == NULL)
+        return;
+    dsm_resowner_release(owner, false);
+    while (owner->children)
+        dsm_resowner_delete(owner->children);
+    pthread_mutex_lock(&dsm__p.mu);
+    if (owner->parent) {
+        if (owner->sibling_prev)
+            owner->sibling_prev->sibling_next = owner->sibling_next;
+        else
+            owner->parent->children = owner->sibling_next;
+        if (owner->sibling_next)
+            owner->sibling_next->sibling_prev = owner->sibling_prev;
+    }
+    pthread_mutex_unlock(&dsm__p.mu);
+    if (current_owner == owner)
+        current_owner = owner->parent;
+    free(owner);
+}
