@@ -1,1 +1,74 @@
 # doc/local.mk - man pages and the user guide.
+# Every page under doc/man*/ is listed here so that `make install` installs
+# it and `make dist` ships it; test/check-man.sh fails if one is missing.
+# Functions documented together share one page; the others' pages are
+# one-line .so links to it.
+
+dist_man3_MANS = \
+	doc/man3/dsm_attach.3 \
+	doc/man3/dsm_cancel_on_detach.3 \
+	doc/man3/dsm_control_handle.3 \
+	doc/man3/dsm_create.3 \
+	doc/man3/dsm_detach.3 \
+	doc/man3/dsm_detach_all.3 \
+	doc/man3/dsm_errmsg.3 \
+	doc/man3/dsm_find_mapping.3 \
+	doc/man3/dsm_handle_format.3 \
+	doc/man3/dsm_handle_parse.3 \
+	doc/man3/dsm_impl_attach.3 \
+	doc/man3/dsm_impl_create.3 \
+	doc/man3/dsm_impl_default_type.3 \
+	doc/man3/dsm_impl_destroy.3 \
+	doc/man3/dsm_impl_detach.3 \
+	doc/man3/dsm_impl_instance_close.3 \
+	doc/man3/dsm_impl_instance_id.3 \
+	doc/man3/dsm_impl_instance_open.3 \
+	doc/man3/dsm_impl_instance_type.3 \
+	doc/man3/dsm_impl_segment_name.3 \
+	doc/man3/dsm_impl_type_available.3 \
+	doc/man3/dsm_impl_type_from_name.3 \
+	doc/man3/dsm_impl_type_name.3 \
+	doc/man3/dsm_on_detach.3 \
+	doc/man3/dsm_pin_mapping.3 \
+	doc/man3/dsm_pin_segment.3 \
+	doc/man3/dsm_resowner_create.3 \
+	doc/man3/dsm_resowner_current.3 \
+	doc/man3/dsm_resowner_delete.3 \
+	doc/man3/dsm_resowner_release.3 \
+	doc/man3/dsm_resowner_set_current.3 \
+	doc/man3/dsm_segment_address.3 \
+	doc/man3/dsm_segment_handle.3 \
+	doc/man3/dsm_segment_map_length.3 \
+	doc/man3/dsm_set_crash_hook.3 \
+	doc/man3/dsm_set_log_hook.3 \
+	doc/man3/dsm_settings_define_bool.3 \
+	doc/man3/dsm_settings_define_enum.3 \
+	doc/man3/dsm_settings_define_int.3 \
+	doc/man3/dsm_settings_define_string.3 \
+	doc/man3/dsm_settings_describe.3 \
+	doc/man3/dsm_settings_free.3 \
+	doc/man3/dsm_settings_get_bool.3 \
+	doc/man3/dsm_settings_get_enum.3 \
+	doc/man3/dsm_settings_get_int.3 \
+	doc/man3/dsm_settings_get_string.3 \
+	doc/man3/dsm_settings_load_buffer.3 \
+	doc/man3/dsm_settings_load_file.3 \
+	doc/man3/dsm_settings_new.3 \
+	doc/man3/dsm_settings_parse_option.3 \
+	doc/man3/dsm_settings_set.3 \
+	doc/man3/dsm_settings_show.3 \
+	doc/man3/dsm_strerror.3 \
+	doc/man3/dsm_supervisor_check_workers.3 \
+	doc/man3/dsm_supervisor_reset.3 \
+	doc/man3/dsm_supervisor_shutdown.3 \
+	doc/man3/dsm_supervisor_start.3 \
+	doc/man3/dsm_supervisor_worker_exited.3 \
+	doc/man3/dsm_unpin_mapping.3 \
+	doc/man3/dsm_unpin_segment.3 \
+	doc/man3/dsm_worker_attach.3 \
+	doc/man3/dsm_worker_exit.3 \
+	doc/man3/dsm_worker_init_after_fork.3
+
+dist_man7_MANS = \
+	doc/man7/dynshm.7
+dist_man1_MANS = doc/man1/dsm_demo.1

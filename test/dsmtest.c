@@ -36,6 +36,7 @@ int sv_start(struct sv *v, int type, const char *const *options)
     v->type = (dsm_impl_type)type;
     if (!dsm_impl_type_available(v->type))
         return 0;
+    tu_sysv_mark();
     tu_make_datadir(v->dir, sizeof(v->dir));
     ck_assert_int_eq(dsm_impl_instance_open(DSM_IMPL_NONE, v->dir, &inst), 0);
     snprintf(v->id, sizeof(v->id), "%s", dsm_impl_instance_id(inst));

@@ -30,8 +30,10 @@
 static char root[256];
 
 #define TU_MAX_SYSV 4096
-static int sysv_before[TU_MAX_SYSV];
+static int sysv_before[TU_MAX_SYSV]; /* at the start of the run: for the final sweep */
 static int sysv_before_n;
+static int sysv_mark[TU_MAX_SYSV];   /* at the start of the current test: for counting */
+static int sysv_mark_n = -1;
 
 /* Read /proc/sysvipc/shm: ids of segments with mode 0600 owned by this user. */
 static int sysv_ids(int *ids, int max)
@@ -60,31 +62,38 @@ static int sysv_ids(int *ids, int max)
     return n;
 }
 
-static int sysv_new(int *ids, int max)
+static int sysv_new(const int *base, int nbase, int *ids, int max)
 {
     int all[TU_MAX_SYSV], n = sysv_ids(all, TU_MAX_SYSV), k = 0;
 
     for (int i = 0; i < n && k < max; i++) {
         int old = 0;
 
-        for (int j = 0; j < sysv_before_n && !old; j++)
-            old = sysv_before[j] == all[i];
+        for (int j = 0; j < nbase && !old; j++)
+            old = base[j] == all[i];
         if (!old)
             ids[k++] = all[i];
     }
     return k;
 }
 
+void tu_sysv_mark(void)
+{
+    sysv_mark_n = sysv_ids(sysv_mark, TU_MAX_SYSV);
+}
+
 int tu_sysv_count_new(void)
 {
     int ids[TU_MAX_SYSV];
 
-    return sysv_new(ids, TU_MAX_SYSV);
+    if (sysv_mark_n < 0)
+        return sysv_new(sysv_before, sysv_before_n, ids, TU_MAX_SYSV);
+    return sysv_new(sysv_mark, sysv_mark_n, ids, TU_MAX_SYSV);
 }
 
 int tu_sysv_remove_new(void)
 {
-    int ids[TU_MAX_SYSV], n = sysv_new(ids, TU_MAX_SYSV);
+    int ids[TU_MAX_SYSV], n = sysv_new(sysv_before, sysv_before_n, ids, TU_MAX_SYSV);
 
     for (int i = 0; i < n; i++) {
         fprintf(stderr, "leftover: SysV segment id %d\n", ids[i]);

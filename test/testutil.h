@@ -56,7 +56,8 @@ int tu_count_sysv_keys(const int *keys, int nkeys);
  * snapshots the table at start (tu_root_init), and these count or remove
  * segments created since then by this user with dynshm's mode 0600.
  */
-int tu_sysv_count_new(void);
+void tu_sysv_mark(void);     /* a test calls this first: count from here */
+int tu_sysv_count_new(void); /* since the mark (or the run's start) */
 int tu_sysv_remove_new(void);
 
 /* Number of descriptors and of mappings this process has (leak checks). */

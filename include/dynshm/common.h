@@ -39,7 +39,7 @@ extern "C" {
 
 /*
  * A handle names a segment across processes.  0 is never a valid handle.
- * Handles are printed as 16 lowercase hex digits (see DSM_HANDLE_FMT).
+ * Handles are printed as 16 lowercase hex digits (see dsm_handle_format()).
  */
 typedef uint64_t dsm_handle;
 #define DSM_HANDLE_INVALID ((dsm_handle)0)

@@ -91,9 +91,9 @@ DSM_EXPORT void dsm_worker_exit(void);
  *   reclaim  release exactly the references the dead worker held (segments
  *            only it used are destroyed, others stay, pins stay) and return
  *            DSM_CRASH_RECLAIMED; other workers keep running.
- * A crash hook, if installed, decides per crash and may escalate a reclaim
- * to a reset (for example when the dead worker was writing a shared
- * structure).
+ * A crash hook, if installed, decides each crash instead of the policy: it
+ * can escalate to a reset (for example when the dead worker was writing a
+ * shared structure) or reclaim where the policy says reset.
  */
 typedef enum dsm_crash_action {
     DSM_CRASH_NONE = 0,      /* clean exit: nothing to do */
@@ -119,7 +119,8 @@ DSM_EXPORT int dsm_supervisor_worker_exited(pid_t pid, int wait_status);
  */
 DSM_EXPORT int dsm_supervisor_check_workers(void);
 
-/* The control segment's handle, to pass to exec'd helpers; 0 if not started. */
+/* The control segment's handle (for logs and operators; exec'd workers find
+ * it through the state file); 0 if not started or disabled. */
 DSM_EXPORT dsm_handle dsm_control_handle(void);
 
 /* ---- segments ----------------------------------------------------------- */

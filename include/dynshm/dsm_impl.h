@@ -11,7 +11,8 @@
  *          /dynshm.<instance>.<handle>
  *   sysv   shmget()/shmat(): keys derived from the instance and the handle;
  *          ownership is checked (creator uid, mode, id, size) before any use
- *   mmap   regular files <datadir>/dynshm_mmap/<handle>, mapped shared
+ *   mmap   regular files <datadir>/dynshm_mmap/dynshm.<instance>.<handle>,
+ *          mapped shared
  *   none   the facility is off: every operation fails with DSM_EDISABLED
  *
  * Every segment is created exclusively (a collision is reported as -EEXIST

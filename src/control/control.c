@@ -402,6 +402,10 @@ uint64_t dsm__proc_start_time(pid_t pid)
     p = strrchr(buf, ')');
     if (p == NULL)
         return 0;
+    /* Field 3, the state: a zombie (its parent has not reaped it, as under a
+     * container init that never reaps) holds no mapping and no lock; it is dead. */
+    if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+        return 0;
     for (field = 2; *p && field < 22; p++)
         if (*p == ' ')
             field++;
