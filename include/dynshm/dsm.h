@@ -17,7 +17,11 @@
  *       anything else left with the instance's prefix).
  *
  * Error convention: see dynshm/common.h (0 or a negative code, message in
- * dsm_errmsg()).  Every function is thread-safe.
+ * dsm_errmsg()).  Threads: creating, attaching, detaching, finding, pinning
+ * and resource owners may be used from any number of threads at once.  The
+ * process lifecycle calls (start, reset, shut-down, worker init/exit, crash
+ * reporting) belong to one thread while no other thread uses dynshm, and one
+ * segment's callbacks must not be changed while another thread detaches it.
  */
 #ifndef DYNSHM_DSM_H
 #define DYNSHM_DSM_H

@@ -2,12 +2,15 @@
  * handle.c - printing and parsing handles, and the process's random source.
  *
  * Handles travel between processes as text (command lines, sockets, logs),
- * so their one printed form lives here.
+ * so their one printed form lives here.  So does the randomness in them:
+ * kernel bytes, pooled per thread (see dsm__random_bytes below).
  */
 #include "config.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #ifdef HAVE_SYS_RANDOM_H
 #include <sys/random.h>
@@ -55,7 +58,8 @@ int dsm_handle_parse(const char *text, dsm_handle *out)
     return 0;
 }
 
-int dsm__random_bytes(void *buf, size_t len)
+/* Fill buf straight from the kernel (getrandom, or /dev/urandom without it). */
+static int random_direct(void *buf, size_t len)
 {
     unsigned char *p = buf;
     size_t got = 0;
@@ -94,5 +98,54 @@ int dsm__random_bytes(void *buf, size_t len)
         }
         close(fd);
     }
+    return 0;
+}
+
+/*
+ * Small requests (the 32 random bits of a handle, on every create) are
+ * served from a per-thread pool that one getrandom() call refills every 64
+ * creates: a system call per create cost more than all the rest of
+ * dynshm's bookkeeping (see doc/performance.md).  The bytes are the same
+ * kernel randomness, each handed out once and then wiped from the pool.
+ * A fork child starts with an empty pool, so parent and child never hand
+ * out the same bytes; other threads have pools of their own.
+ */
+#define RANDOM_POOL 256
+#define RANDOM_POOLED_MAX 16 /* larger requests go to the kernel directly */
+
+static _Thread_local struct {
+    unsigned char bytes[RANDOM_POOL];
+    size_t left; /* the unused bytes are the last `left` */
+} pool;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_forget(void)
+{
+    memset(&pool, 0, sizeof(pool));
+}
+
+static void pool_init(void)
+{
+    pthread_atfork(NULL, NULL, pool_forget);
+}
+
+int dsm__random_bytes(void *buf, size_t len)
+{
+    unsigned char *p;
+
+    if (len > RANDOM_POOLED_MAX)
+        return random_direct(buf, len);
+    pthread_once(&pool_once, pool_init);
+    if (pool.left < len) {
+        int rc = random_direct(pool.bytes, RANDOM_POOL);
+
+        if (rc < 0)
+            return rc;
+        pool.left = RANDOM_POOL;
+    }
+    p = pool.bytes + RANDOM_POOL - pool.left;
+    memcpy(buf, p, len);
+    memset(p, 0, len);
+    pool.left -= len;
     return 0;
 }

@@ -30,7 +30,8 @@ int dsm__error_silent(int code);
 void dsm__log(dsm_log_level level, const char *fmt, ...) DSM_PRINTF(2, 3);
 int dsm__log_enabled(dsm_log_level level);
 
-/* Fill buf with len unpredictable bytes (getrandom, falling back to /dev/urandom). */
+/* Fill buf with len unpredictable bytes (getrandom, falling back to /dev/urandom);
+ * requests of up to 16 bytes come from a per-thread pool, refilled 256 bytes at a time. */
 int dsm__random_bytes(void *buf, size_t len);
 
 /* 64-bit mixing function (splitmix64 finaliser); used to derive names and keys. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/internal.h"
@@ -151,11 +152,17 @@ int dsm__control_create(dsm_impl_instance *inst, uint32_t nslots, uint32_t nproc
         return dsm__error(-EINVAL, "invalid control segment capacity: %u slots, %u processes, "
                                    "%u references", (unsigned)nslots, (unsigned)nprocs,
                           (unsigned)nrefs);
-    do {
+    /* 64 random bits per try: more than a few collisions means a squatter. */
+    for (int tries = 0;; tries++) {
         if ((rc = dsm__random_bytes(&handle, sizeof(handle))) < 0)
             return rc;
         rc = handle ? dsm_impl_create(inst, handle, size, &ctl->map) : -EEXIST;
-    } while (rc == -EEXIST);
+        if (rc != -EEXIST)
+            break;
+        if (tries == 64)
+            return dsm__error(-EEXIST, "could not find a free name for the control segment "
+                                       "after %d tries", tries);
+    }
     if (rc < 0)
         return rc;
 
@@ -216,18 +223,52 @@ void dsm__control_detach(dsm_impl_instance *inst, struct dsm_control *ctl)
     ctl->refs = NULL;
 }
 
+/*
+ * How long a waiter sleeps before it looks at the lock again.  A process
+ * SIGKILLed between releasing the lock word and waking a waiter leaves the
+ * waiter asleep on an unlocked mutex (seen here; kernels handle that window
+ * only for some unlock paths).  Bounded waits turn such a lost wake-up into
+ * a delay of one slice instead of a hang; uncontended locking never waits.
+ */
+#define DSM_LOCK_SLICE_NS (20 * 1000 * 1000)
+
+static int lock_sliced(pthread_mutex_t *m)
+{
+    for (;;) {
+        struct timespec t;
+        int rc;
+
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += DSM_LOCK_SLICE_NS;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000L;
+        }
+        rc = pthread_mutex_timedlock(m, &t);
+        if (rc != ETIMEDOUT)
+            return rc;
+    }
+}
+
+/*
+ * A repair found while locking is reported after unlocking: the log hook is
+ * application code and may call dynshm, which would deadlock on our lock.
+ */
+static _Thread_local uint64_t pending_repair_report = UINT64_MAX;
+
 int dsm__control_lock(struct dsm_control *ctl)
 {
-    int rc = pthread_mutex_lock(&ctl->hdr->lock);
+    int rc = pthread_mutex_trylock(&ctl->hdr->lock);
+
+    if (rc == EBUSY)
+        rc = lock_sliced(&ctl->hdr->lock);
 
     if (rc == EOWNERDEAD) {
         uint64_t fixes = dsm__control_repair(ctl);
 
         ctl->hdr->repairs++;
         pthread_mutex_consistent(&ctl->hdr->lock);
-        dsm__log(DSM_LOG_WARNING,
-                 "recovered the dynamic shared memory control lock from a process that died "
-                 "holding it; table checked, %llu repair(s)", (unsigned long long)fixes);
+        pending_repair_report = fixes;
         return 0;
     }
     if (rc == ENOTRECOVERABLE)
@@ -240,7 +281,15 @@ int dsm__control_lock(struct dsm_control *ctl)
 
 void dsm__control_unlock(struct dsm_control *ctl)
 {
+    uint64_t fixes = pending_repair_report;
+
     pthread_mutex_unlock(&ctl->hdr->lock);
+    if (fixes != UINT64_MAX) {
+        pending_repair_report = UINT64_MAX;
+        dsm__log(DSM_LOG_WARNING,
+                 "recovered the dynamic shared memory control lock from a process that died "
+                 "holding it; table checked, %llu repair(s)", (unsigned long long)fixes);
+    }
 }
 
 /* Rebuild the free lists, per-process lists and counts from slot states and refs. */
@@ -300,19 +349,9 @@ uint64_t dsm__control_repair(struct dsm_control *ctl)
             h->ref_free = i;
             continue;
         }
-        {
-            struct dsm_control_proc *p = &ctl->procs[r->proc];
-
-            r->prev = DSM_CONTROL_NONE;
-            r->next = p->ref_head;
-            if (p->ref_head != DSM_CONTROL_NONE)
-                ctl->refs[p->ref_head].prev = i;
-            p->ref_head = i;
-            p->nrefs++;
-            h->refs_used++;
-            if (counts)
-                counts[r->slot]++;
-        }
+        dsm__control_link_ref(ctl, i, r->proc);
+        if (counts)
+            counts[r->slot]++;
     }
     for (uint32_t i = 0; counts && i < h->nslots; i++) {
         struct dsm_control_slot *s = &ctl->slots[i];
@@ -344,25 +383,43 @@ void dsm__control_slot_segment(const struct dsm_control *ctl, uint32_t slot,
 int dsm__control_destroy_all(dsm_impl_instance *inst, struct dsm_control *ctl)
 {
     struct dsm_control_header *h = ctl->hdr;
-    int locked = dsm__control_lock(ctl) == 0;
+    dsm_impl_segment *victims;
+    uint32_t n = 0, live = 0;
     int destroyed = 0;
 
+    /*
+     * Take the list under the lock (repairing it if a holder died), mark it
+     * all free, and do the slow part -- system calls and log messages --
+     * after unlocking.  Only cleanup paths call this, when no worker runs.
+     */
+    if (dsm__control_lock(ctl) < 0)
+        dsm__log(DSM_LOG_WARNING, "%s; reading the table without it", dsm_errmsg());
+    /* Count rather than trust slots_used: this table may come from a crash. */
+    for (uint32_t i = 0; i < h->nslots; i++)
+        live += ctl->slots[i].state != DSM_SLOT_FREE;
+    victims = calloc(live ? live : 1, sizeof(*victims));
     for (uint32_t i = 0; i < h->nslots; i++) {
         struct dsm_control_slot *s = &ctl->slots[i];
-        dsm_impl_segment seg;
-        char name[DSM_IMPL_NAME_MAX];
-        int rc;
 
         if (s->state == DSM_SLOT_FREE || s->state > DSM_SLOT_DYING)
             continue;
-        if ((uint32_t)s->handle != i) { /* a handle always encodes its slot */
-            dsm__log(DSM_LOG_WARNING, "control slot %u holds an inconsistent handle; "
-                                      "not destroying anything on its word", (unsigned)i);
-            continue;
-        }
-        dsm__control_slot_segment(ctl, i, &seg);
-        dsm_impl_segment_name(inst, seg.handle, name, sizeof(name));
-        rc = dsm_impl_destroy(inst, &seg);
+        if ((uint32_t)s->handle != i) /* a handle always encodes its slot */
+            continue; /* nothing is destroyed on the word of an inconsistent entry */
+        if (victims)
+            dsm__control_slot_segment(ctl, i, &victims[n++]);
+        s->state = DSM_SLOT_FREE;
+        s->refcnt = 0;
+        s->pinned = 0;
+    }
+    dsm__control_repair(ctl); /* the lists now match an empty table */
+    dsm__control_unlock(ctl);
+
+    for (uint32_t i = 0; i < n; i++) {
+        char name[DSM_IMPL_NAME_MAX];
+        int rc;
+
+        dsm_impl_segment_name(inst, victims[i].handle, name, sizeof(name));
+        rc = dsm_impl_destroy(inst, &victims[i]);
         if (rc == 0) {
             destroyed++;
             dsm__log(DSM_LOG_INFO, "removed shared memory segment \"%s\"", name);
@@ -370,14 +427,10 @@ int dsm__control_destroy_all(dsm_impl_instance *inst, struct dsm_control *ctl)
             dsm__log(DSM_LOG_WARNING, "left shared memory segment \"%s\" in place: %s", name,
                      dsm_errmsg());
         }
-        s->state = DSM_SLOT_FREE;
-        s->refcnt = 0;
-        s->pinned = 0;
     }
-    if (locked) {
-        dsm__control_repair(ctl); /* the lists now match an empty table */
-        dsm__control_unlock(ctl);
-    }
+    if (victims == NULL && live > 0)
+        dsm__log(DSM_LOG_WARNING, "out of memory: the segments of this table were not removed");
+    free(victims);
     return destroyed;
 }
 

@@ -110,6 +110,21 @@ struct dsm_control {
     dsm_impl_segment map;
 };
 
+/* Put ref i at the head of process proc's list (lock held). */
+static inline void dsm__control_link_ref(struct dsm_control *ctl, uint32_t i, uint32_t proc)
+{
+    struct dsm_control_proc *p = &ctl->procs[proc];
+
+    ctl->refs[i].proc = proc;
+    ctl->refs[i].prev = DSM_CONTROL_NONE;
+    ctl->refs[i].next = p->ref_head;
+    if (p->ref_head != DSM_CONTROL_NONE)
+        ctl->refs[p->ref_head].prev = i;
+    p->ref_head = i;
+    p->nrefs++;
+    ctl->hdr->refs_used++;
+}
+
 /* Bytes needed for a table of this capacity (0 if a count is out of range). */
 size_t dsm__control_size(uint32_t nslots, uint32_t nprocs, uint32_t nrefs);
 

@@ -21,23 +21,13 @@
 static uint32_t ref_alloc(struct dsm_control *ctl, uint32_t proc, uint32_t slot)
 {
     struct dsm_control_header *h = ctl->hdr;
-    struct dsm_control_proc *p = &ctl->procs[proc];
     uint32_t i = h->ref_free;
-    struct dsm_control_ref *r;
 
     if (i == DSM_CONTROL_NONE)
         return DSM_CONTROL_NONE;
-    r = &ctl->refs[i];
-    h->ref_free = r->next;
-    r->proc = proc;
-    r->prev = DSM_CONTROL_NONE;
-    r->next = p->ref_head;
-    if (p->ref_head != DSM_CONTROL_NONE)
-        ctl->refs[p->ref_head].prev = i;
-    p->ref_head = i;
-    p->nrefs++;
-    h->refs_used++;
-    r->slot = slot;
+    h->ref_free = ctl->refs[i].next;
+    dsm__control_link_ref(ctl, i, proc);
+    ctl->refs[i].slot = slot; /* last: this is what makes the ref count */
     return i;
 }
 
@@ -178,6 +168,16 @@ int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle
         dsm__control_unlock(ctl);
         return rc;
     }
+    /*
+     * The claim first, the slot's state last: a process dying in between
+     * leaves a ref to a FREE slot, which repair drops, never a CREATING slot
+     * that no process answers for.
+     */
+    ref = ref_alloc(ctl, proc, slot);
+    if (ref == DSM_CONTROL_NONE) {
+        dsm__control_unlock(ctl);
+        return out_of_refs();
+    }
     h->slot_free = s->next_free;
     s->handle = *handle;
     s->size = 0;
@@ -185,17 +185,8 @@ int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle
     s->refcnt = 0;
     s->pinned = 0;
     s->created = (uint32_t)time(NULL);
-    s->state = DSM_SLOT_CREATING;
     h->slots_used++;
-    ref = ref_alloc(ctl, proc, slot);
-    if (ref == DSM_CONTROL_NONE) {
-        s->state = DSM_SLOT_FREE;
-        s->next_free = h->slot_free;
-        h->slot_free = slot;
-        h->slots_used--;
-        dsm__control_unlock(ctl);
-        return out_of_refs();
-    }
+    s->state = DSM_SLOT_CREATING;
     dsm__control_unlock(ctl);
     *slot_out = slot;
     *ref_out = ref;
@@ -288,7 +279,7 @@ void dsm__control_slot_release(struct dsm_control *ctl, uint32_t slot, uint32_t 
 
     if (dsm__control_lock(ctl) < 0)
         return;
-    ref_free(ctl, ref);
+    /* The slot first, the claim last (see slot_reserve for why). */
     s->state = DSM_SLOT_FREE;
     s->refcnt = 0;
     s->pinned = 0;
@@ -297,6 +288,7 @@ void dsm__control_slot_release(struct dsm_control *ctl, uint32_t slot, uint32_t 
     h->slots_used--;
     if (s->size)
         h->destroys++;
+    ref_free(ctl, ref);
     dsm__control_unlock(ctl);
 }
 

@@ -219,7 +219,13 @@ int dsm__state_read(const char *datadir, struct dsm_state_record *r)
 
     if ((rc = state_path(datadir, DSM_STATE_FILE, path, sizeof(path))) < 0)
         return rc;
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /*
+     * O_NONBLOCK: a FIFO put where the state file belongs would otherwise
+     * block this open (and so start-up) until someone writes to it; the
+     * check below then refuses anything that is not a regular file.  It
+     * changes nothing for reading a regular file.
+     */
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return dsm__error(-errno, "could not open file \"%s\": %m", path);
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {

@@ -96,7 +96,8 @@ int dsm_supervisor_worker_exited(pid_t pid, int wait_status)
         return DSM_CRASH_NONE;
     proc = dsm__control_proc_find(&dsm__p.ctl, pid);
     /* Not registered: it left properly (or never joined).  Registered but alive
-     * with the recorded start time: a new process already reuses the pid. */
+     * with the recorded start time: the worker itself still runs (the
+     * report is early or wrong), so nothing is released. */
     if (proc == DSM_CONTROL_NONE || proc == dsm__p.proc ||
         dsm__proc_start_time(pid) == dsm__p.ctl.procs[proc].start_time)
         return DSM_CRASH_NONE;

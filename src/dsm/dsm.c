@@ -147,6 +147,19 @@ void dsm__forget_all(bool unmap)
     dsm__p.nsegs = 0;
 }
 
+void dsm__run_callbacks(dsm_segment *seg)
+{
+    /* Newest first, each unlinked before it runs: it may detach other segments
+     * or register more callbacks on this one. */
+    while (seg->callbacks) {
+        struct dsm_callback *cb = seg->callbacks;
+
+        seg->callbacks = cb->next;
+        cb->fn(seg, cb->arg);
+        free(cb);
+    }
+}
+
 /* ---- references ------------------------------------------------------------ */
 
 void dsm__release_ref(uint32_t slot, uint32_t ref)
@@ -295,15 +308,7 @@ int dsm_detach(dsm_segment *seg)
         return dsm__error(-EINVAL, "invalid dynamic shared memory segment");
     if (dsm__p.forked)
         return dsm__check_ready();
-    /* Callbacks first, newest first, each unlinked before it runs (it may detach
-     * other segments or register more callbacks on this one). */
-    while (seg->callbacks) {
-        struct dsm_callback *cb = seg->callbacks;
-
-        seg->callbacks = cb->next;
-        cb->fn(seg, cb->arg);
-        free(cb);
-    }
+    dsm__run_callbacks(seg);
     pthread_mutex_lock(&dsm__p.mu);
     dsm__forget(seg);
     pthread_mutex_unlock(&dsm__p.mu);

@@ -76,6 +76,9 @@ void dsm__forget(dsm_segment *seg);
 void dsm__owner_link(dsm_segment *seg, dsm_resowner *owner);
 void dsm__owner_unlink(dsm_segment *seg);
 
+/* Run (and free) seg's on-detach callbacks, newest first; no lock held. */
+void dsm__run_callbacks(dsm_segment *seg);
+
 /* Drop a control reference; destroys the segment when it was the last. */
 void dsm__release_ref(uint32_t slot, uint32_t ref);
 

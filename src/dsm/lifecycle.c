@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../control/state_file.h"
@@ -124,9 +125,21 @@ static int lock_datadir(const char *datadir)
     int fd, n;
 
     snprintf(path, sizeof(path), "%s/" DSM_LOCK_FILE, datadir);
-    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* O_NONBLOCK: a FIFO in its place must not hang start-up (refused below). */
+    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
     if (fd < 0)
         return dsm__error(-errno, "could not open lock file \"%s\": %m", path);
+    {
+        struct stat st;
+
+        /* An old lock file keeps its mode otherwise; it is ours, so make it 0600. */
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            fchmod(fd, 0600) != 0) {
+            close(fd);
+            return dsm__error(DSM_EFOREIGN, "lock file \"%s\" is not a regular file owned by "
+                                            "this user", path);
+        }
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         long pid = 0;
@@ -138,8 +151,9 @@ static int lock_datadir(const char *datadir)
         }
         close(fd);
         if (e == EWOULDBLOCK)
-            return dsm__error(-EBUSY, "data directory \"%s\" is in use by another dynshm "
-                                      "supervisor (pid %ld) or its workers", datadir, pid);
+            return dsm__error(-EBUSY, "data directory \"%s\" is in use: a dynshm "
+                                      "supervisor, its workers or dsmctl gc hold its lock "
+                                      "(last supervisor: pid %ld)", datadir, pid);
         return dsm__error(-e, "could not lock \"%s\": %m", path);
     }
     n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
@@ -290,13 +304,7 @@ static void drop_own_mappings(void)
         pthread_mutex_unlock(&dsm__p.mu);
         if (seg == NULL)
             break;
-        while (seg->callbacks) {
-            struct dsm_callback *cb = seg->callbacks;
-
-            seg->callbacks = cb->next;
-            cb->fn(seg, cb->arg);
-            free(cb);
-        }
+        dsm__run_callbacks(seg);
         pthread_mutex_lock(&dsm__p.mu);
         dsm__forget(seg);
         pthread_mutex_unlock(&dsm__p.mu);
@@ -322,17 +330,25 @@ static void reset_process_state(void)
 
 /* ---- the API -------------------------------------------------------------------- */
 
-int dsm_supervisor_start(const char *datadir, const dsm_settings *settings)
+/* What starting as a supervisor and as an exec'd worker have in common. */
+static int check_can_start(const char *datadir)
 {
-    struct config c;
-    int rc;
-
     if (dsm__p.initialised && !dsm__p.forked)
         return dsm__error(DSM_ESTATE, "dynamic shared memory is already started in this process");
     if (datadir == NULL || datadir[0] == '\0')
         return dsm__error(-EINVAL, "a data directory is required");
     if (dsm__p.forked)
-        reset_process_state(); /* a child becoming a supervisor of its own */
+        reset_process_state(); /* a fork child starting on its own */
+    return 0;
+}
+
+int dsm_supervisor_start(const char *datadir, const dsm_settings *settings)
+{
+    struct config c;
+    int rc;
+
+    if ((rc = check_can_start(datadir)) < 0)
+        return rc;
     if ((rc = read_config(settings, &c)) < 0)
         return rc;
     dsm__install_handlers();
@@ -437,12 +453,8 @@ int dsm_worker_attach(const char *datadir)
     struct dsm_state_record rec;
     int rc;
 
-    if (dsm__p.initialised && !dsm__p.forked)
-        return dsm__error(DSM_ESTATE, "dynamic shared memory is already started in this process");
-    if (datadir == NULL || datadir[0] == '\0')
-        return dsm__error(-EINVAL, "a data directory is required");
-    if (dsm__p.forked)
-        reset_process_state();
+    if ((rc = check_can_start(datadir)) < 0)
+        return rc;
     if ((rc = dsm__state_read(datadir, &rec)) < 0) {
         if (rc == -ENOENT)
             return dsm__error(-ENOENT, "no dynshm supervisor is running on \"%s\" (no state "

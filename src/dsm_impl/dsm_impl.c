@@ -230,6 +230,23 @@ int dsm_impl_segment_name(const dsm_impl_instance *inst, dsm_handle handle, char
 
 /* ---- helpers shared by the descriptor-based backends ----------------- */
 
+char *dsm__impl_object_name(const dsm_impl_instance *inst, dsm_handle handle, char *buf)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t plen = sizeof(DSM_IMPL_NAME_PREFIX) - 1;
+    char *p = buf;
+
+    memcpy(p, DSM_IMPL_NAME_PREFIX, plen);
+    p += plen;
+    memcpy(p, inst->idstr, 16);
+    p += 16;
+    *p++ = '.';
+    for (int i = 15; i >= 0; i--, handle >>= 4)
+        p[i] = hex[handle & 15];
+    p[16] = '\0';
+    return buf;
+}
+
 int dsm__impl_reserve(int fd, size_t size)
 {
     sigset_t all, old;
@@ -279,16 +296,21 @@ int dsm__impl_munmap(dsm_impl_instance *inst, dsm_impl_segment *seg)
     return 0;
 }
 
+bool dsm__impl_owned(const struct stat *st)
+{
+    return S_ISREG(st->st_mode) && st->st_uid == geteuid() && (st->st_mode & 077) == 0;
+}
+
 int dsm__impl_check_owner(const struct stat *st, const char *what, const char *name)
 {
+    if (dsm__impl_owned(st))
+        return 0;
     if (!S_ISREG(st->st_mode))
         return dsm__error(DSM_EFOREIGN, "%s \"%s\" is not a regular file", what, name);
     if (st->st_uid != geteuid())
         return dsm__error(DSM_EFOREIGN, "%s \"%s\" is owned by uid %u, not by this user", what,
                           name, (unsigned)st->st_uid);
-    if ((st->st_mode & 077) != 0)
-        return dsm__error(DSM_EFOREIGN,
-                          "%s \"%s\" has permissions %03o; dynshm creates only 0600 objects",
-                          what, name, (unsigned)(st->st_mode & 0777));
-    return 0;
+    return dsm__error(DSM_EFOREIGN,
+                      "%s \"%s\" has permissions %03o; dynshm creates only 0600 objects",
+                      what, name, (unsigned)(st->st_mode & 0777));
 }

@@ -35,6 +35,9 @@
 #ifndef DYNSHM_DSM_IMPL_INT_H
 #define DYNSHM_DSM_IMPL_INT_H
 
+#include <stdbool.h>
+#include <sys/stat.h>
+
 #include <dynshm/dsm_impl.h>
 
 #include "../common/internal.h"
@@ -75,8 +78,22 @@ extern const struct dsm__impl_ops dsm__impl_sysv_ops;
 extern const struct dsm__impl_ops dsm__impl_mmap_ops;
 #endif
 
+/* The mmap backend's directory inside the data directory. */
+#define DSM_IMPL_MMAP_DIR "dynshm_mmap"
+
 /* The name prefix every object of an instance carries: "dynshm.<id>." */
 #define DSM_IMPL_NAME_PREFIX "dynshm."
+
+/* Bytes of "dynshm.<16 hex id>.<16 hex handle>" and its terminating NUL. */
+#define DSM_IMPL_OBJECT_NAME_SIZE (sizeof(DSM_IMPL_NAME_PREFIX) + 16 + 1 + 16)
+
+/*
+ * Write "dynshm.<id>.<handle>" (DSM_IMPL_OBJECT_NAME_SIZE bytes with the
+ * NUL) at buf; returns buf.  Built by hand because create, attach and
+ * destroy need the name on every call, and snprintf cost more than the
+ * rest of dynshm's bookkeeping there.
+ */
+char *dsm__impl_object_name(const dsm_impl_instance *inst, dsm_handle handle, char *buf);
 
 /*
  * Give fd `size` bytes of real backing store.  Signals are blocked for the
@@ -94,6 +111,8 @@ int dsm__impl_munmap(dsm_impl_instance *inst, dsm_impl_segment *seg);
 
 /* Check an opened object is a plain object owned by us and not open to others. */
 int dsm__impl_check_owner(const struct stat *st, const char *what, const char *name);
+/* The same check without a message, for callers that name the object only on failure. */
+bool dsm__impl_owned(const struct stat *st);
 
 /*
  * Remove every object named with inst's prefix except `keep` (posix and

@@ -20,15 +20,11 @@
 
 #include "dsm_impl_int.h"
 
-#define MMAP_DIR_NAME "dynshm_mmap"
-
 static int mmap_file(const dsm_impl_instance *inst, dsm_handle handle, char *buf, size_t len)
 {
-    int n = snprintf(buf, len, DSM_IMPL_NAME_PREFIX "%s.%016llx", inst->idstr,
-                     (unsigned long long)handle);
-
-    if (n < 0 || (size_t)n >= len)
+    if (len < DSM_IMPL_OBJECT_NAME_SIZE)
         return dsm__error(-ERANGE, "buffer too small for a segment name");
+    dsm__impl_object_name(inst, handle, buf);
     return 0;
 }
 
@@ -45,13 +41,13 @@ static int mmap_name(const dsm_impl_instance *inst, dsm_handle handle, char *buf
 static int mmap_open(dsm_impl_instance *inst)
 {
     struct stat st;
-    size_t len = strlen(inst->datadir) + sizeof("/" MMAP_DIR_NAME);
+    size_t len = strlen(inst->datadir) + sizeof("/" DSM_IMPL_MMAP_DIR);
     int fd, rc;
 
     inst->dirpath = malloc(len);
     if (inst->dirpath == NULL)
         return dsm__error(-ENOMEM, "out of memory");
-    snprintf(inst->dirpath, len, "%s/" MMAP_DIR_NAME, inst->datadir);
+    snprintf(inst->dirpath, len, "%s/" DSM_IMPL_MMAP_DIR, inst->datadir);
 
     if (dsm__sys.mkdirat(AT_FDCWD, inst->dirpath, 0700) != 0 && errno != EEXIST) {
         rc = dsm__error(-errno, "could not create directory \"%s\": %m", inst->dirpath);
@@ -142,27 +138,35 @@ static int mmap_attach(dsm_impl_instance *inst, dsm_handle handle, dsm_impl_segm
     void *addr;
     int fd, rc;
 
+    /* The full path is only for messages, so it is formatted on failure only. */
     mmap_file(inst, handle, file, sizeof(file));
-    mmap_name(inst, handle, name, sizeof(name));
     fd = dsm__sys.openat(inst->dirfd, file, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
-    if (fd < 0)
-        return dsm__error(-errno, "could not open shared memory segment \"%s\": %m", name);
+    if (fd < 0) {
+        rc = errno;
+        mmap_name(inst, handle, name, sizeof(name));
+        return dsm__error(-rc, "could not open shared memory segment \"%s\": %m", name);
+    }
     if (dsm__sys.fstat(fd, &st) != 0) {
         rc = errno;
         dsm__sys.close(fd);
+        mmap_name(inst, handle, name, sizeof(name));
         return dsm__error(-rc, "could not stat shared memory segment \"%s\": %m", name);
     }
-    rc = dsm__impl_check_owner(&st, "shared memory segment", name);
-    if (rc == 0 && st.st_size <= 0)
-        rc = dsm__error(-EAGAIN, "shared memory segment \"%s\" is still being created", name);
-    if (rc < 0) {
+    if (!dsm__impl_owned(&st) || st.st_size <= 0) {
+        mmap_name(inst, handle, name, sizeof(name));
+        rc = dsm__impl_check_owner(&st, "shared memory segment", name);
+        if (rc == 0)
+            rc = dsm__error(-EAGAIN, "shared memory segment \"%s\" is still being created",
+                            name);
         dsm__sys.close(fd);
         return rc;
     }
     rc = dsm__impl_map(fd, (size_t)st.st_size, &addr);
     dsm__sys.close(fd);
-    if (rc != 0)
+    if (rc != 0) {
+        mmap_name(inst, handle, name, sizeof(name));
         return dsm__error(-rc, "could not map shared memory segment \"%s\": %m", name);
+    }
     seg->handle = handle;
     seg->address = addr;
     seg->size = (size_t)st.st_size;

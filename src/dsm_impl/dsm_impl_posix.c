@@ -19,11 +19,10 @@
 
 static int posix_name(const dsm_impl_instance *inst, dsm_handle handle, char *buf, size_t len)
 {
-    int n = snprintf(buf, len, "/" DSM_IMPL_NAME_PREFIX "%s.%016llx", inst->idstr,
-                     (unsigned long long)handle);
-
-    if (n < 0 || (size_t)n >= len)
+    if (len < 1 + DSM_IMPL_OBJECT_NAME_SIZE)
         return dsm__error(-ERANGE, "buffer too small for a segment name");
+    buf[0] = '/';
+    dsm__impl_object_name(inst, handle, buf + 1);
     return 0;
 }
 

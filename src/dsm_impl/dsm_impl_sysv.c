@@ -37,36 +37,52 @@ static int sysv_name(const dsm_impl_instance *inst, dsm_handle handle, char *buf
     return 0;
 }
 
-/* Look up the segment for handle and check it is ours; returns shmid or an error. */
+/* Look up the segment for handle and check it is ours; returns shmid or an error.
+ * The name is formatted only for a message: on success it is never needed. */
 static int sysv_lookup(const dsm_impl_instance *inst, dsm_handle handle, int64_t want_id,
                        size_t want_size, struct shmid_ds *ds, const char *verb)
 {
     char name[32];
-    int shmid;
+    uid_t me;
+    int shmid, e;
 
-    sysv_name(inst, handle, name, sizeof(name));
     shmid = dsm__sys.shmget(sysv_key(inst, handle), 0, 0);
-    if (shmid < 0)
-        return dsm__error(-errno, "could not %s shared memory segment \"%s\": %m", verb, name);
-    if (dsm__sys.shmctl(shmid, IPC_STAT, ds) != 0)
-        return dsm__error(-errno, "could not stat shared memory segment \"%s\": %m", name);
-    if (ds->shm_perm.cuid != geteuid() || ds->shm_perm.uid != geteuid())
+    if (shmid < 0) {
+        e = errno;
+        sysv_name(inst, handle, name, sizeof(name));
+        return dsm__error(-e, "could not %s shared memory segment \"%s\": %m", verb, name);
+    }
+    if (dsm__sys.shmctl(shmid, IPC_STAT, ds) != 0) {
+        e = errno;
+        sysv_name(inst, handle, name, sizeof(name));
+        return dsm__error(-e, "could not stat shared memory segment \"%s\": %m", name);
+    }
+    me = geteuid();
+    if (ds->shm_perm.cuid != me || ds->shm_perm.uid != me) {
+        sysv_name(inst, handle, name, sizeof(name));
         return dsm__error(DSM_EFOREIGN,
                           "shared memory segment \"%s\" was created by uid %u, not by this user",
                           name, (unsigned)ds->shm_perm.cuid);
-    if ((ds->shm_perm.mode & 0777) != 0600)
+    }
+    if ((ds->shm_perm.mode & 0777) != 0600) {
+        sysv_name(inst, handle, name, sizeof(name));
         return dsm__error(DSM_EFOREIGN,
                           "shared memory segment \"%s\" has permissions %03o; dynshm creates "
                           "only 0600 segments",
                           name, (unsigned)(ds->shm_perm.mode & 0777));
-    if (want_id >= 0 && shmid != want_id)
+    }
+    if (want_id >= 0 && shmid != want_id) {
+        sysv_name(inst, handle, name, sizeof(name));
         return dsm__error(DSM_EFOREIGN,
                           "shared memory segment \"%s\" has id %d, not the recorded %lld", name,
                           shmid, (long long)want_id);
-    if (want_size > 0 && ds->shm_segsz != want_size)
+    }
+    if (want_size > 0 && ds->shm_segsz != want_size) {
+        sysv_name(inst, handle, name, sizeof(name));
         return dsm__error(DSM_EFOREIGN,
                           "shared memory segment \"%s\" has %zu bytes, not the recorded %zu",
                           name, (size_t)ds->shm_segsz, want_size);
+    }
     return shmid;
 }
 
@@ -75,20 +91,21 @@ static int sysv_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
 {
     char name[32];
     void *addr;
-    int shmid;
+    int shmid, e;
 
-    sysv_name(inst, handle, name, sizeof(name));
     shmid = dsm__sys.shmget(sysv_key(inst, handle), size, IPC_CREAT | IPC_EXCL | 0600);
     if (shmid < 0) {
-        if (errno == EEXIST)
+        e = errno;
+        if (e == EEXIST)
             return dsm__error_silent(-EEXIST);
-        return dsm__error(-errno, "could not create shared memory segment \"%s\": %m", name);
+        sysv_name(inst, handle, name, sizeof(name));
+        return dsm__error(-e, "could not create shared memory segment \"%s\": %m", name);
     }
     addr = dsm__sys.shmat(shmid, NULL, 0);
     if (addr == (void *)-1) {
-        int e = errno;
-
+        e = errno;
         dsm__sys.shmctl(shmid, IPC_RMID, NULL);
+        sysv_name(inst, handle, name, sizeof(name));
         return dsm__error(-e, "could not map shared memory segment \"%s\": %m", name);
     }
     seg->handle = handle;
