@@ -4,4 +4,6 @@ libdynshm_core_la_SOURCES += \
 	src/control/control.c \
 	src/control/slots.c \
 	src/control/state_file.h \
-	src/control/state_file.c
+	src/control/state_file.c \
+	src/control/inspect.h \
+	src/control/inspect.c
