@@ -72,3 +72,11 @@ dist_man3_MANS = \
 dist_man7_MANS = \
 	doc/man7/dynshm.7
 dist_man1_MANS = doc/man1/dsm_demo.1
+dist_man1_MANS += doc/man1/dsmctl.1
+
+# The user guide and the other documents, installed under $(docdir)
+# (share/doc/dynshm) and shipped by `make dist`.  Add more with +=.
+dist_doc_DATA = doc/guide.md
+dist_doc_DATA += doc/dsmctl.md
+dist_doc_DATA += doc/performance.md
+dist_doc_DATA += doc/threat-model.md

@@ -4,3 +4,12 @@
 noinst_PROGRAMS += examples/raw_roundtrip
 examples_raw_roundtrip_SOURCES = examples/raw_roundtrip.c
 examples_raw_roundtrip_LDADD = libdynshm.la
+
+# The two integration patterns the user guide (doc/guide.md) walks through:
+# a supervisor that forks its workers, and one that execs them.  Run by
+# test/examples.sh in `make check`, so they cannot rot.
+noinst_PROGRAMS += examples/fork_server examples/exec_worker_demo
+examples_fork_server_SOURCES = examples/fork_server.c
+examples_fork_server_LDADD = libdynshm.la
+examples_exec_worker_demo_SOURCES = examples/exec_worker_demo.c
+examples_exec_worker_demo_LDADD = libdynshm.la

@@ -552,10 +552,16 @@ Suite *suite_dsm(void)
     LOOP(tc, test_mapping_exhaustion);
     LOOP(tc, test_on_detach_callbacks);
     LOOP(tc, test_resowner_tree);
-    LOOP(tc, test_threads);
-    LOOP(tc, test_threads_attach_same_handle);
     tcase_add_test(tc, test_none_backend);
     tcase_add_test(tc, test_not_started);
+    suite_add_tcase(s, tc);
+
+    /* The multi-threaded cases, in a case of their own so the TSan stage
+     * can run just them (CK_RUN_SUITE=dsm CK_RUN_CASE=threads). */
+    tc = tcase_create("threads");
+    tcase_set_timeout(tc, 120);
+    LOOP(tc, test_threads);
+    LOOP(tc, test_threads_attach_same_handle);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -40,6 +40,7 @@ static int fx_open(struct fx *f, int type)
         printf("SKIP: backend %s not available on this platform\n", dsm_impl_type_name(f->type));
         return 0;
     }
+    tu_sysv_mark(); /* a private IPC namespace where permitted */
     tu_make_datadir(f->dir, sizeof(f->dir));
     ck_assert_msg(dsm_impl_instance_open(f->type, f->dir, &f->inst) == 0, "open: %s",
                   dsm_errmsg());

@@ -542,7 +542,7 @@ EOF
     out=$(timeout 10 "$DEMO" server -D "$D" 2>&1)
     expect "$b: a second server on the same directory is refused (exit status)" "$?" 1
     expect_match "$b: ... saying why" "$out" \
-        "FATAL: +data directory \".*\" is in use by another dynshm supervisor \\(pid $sup\\)"
+        "FATAL: +data directory \".*\" is in use: .*\\(last supervisor: pid $sup\\)"
 
     # -- stop, and nothing is left
     out=$(stop_server "$D")

@@ -16,13 +16,20 @@ test_check_dynshm_SOURCES = \
 	test/dsmtest.h \
 	test/dsmtest.c \
 	test/check_dsm.c \
-	test/check_lifecycle.c
+	test/check_lifecycle.c \
+	test/check_crash.c
 
 # A worker started by exec, for the lifecycle suite: public API only.
 check_PROGRAMS += test/exec_worker
 test_exec_worker_SOURCES = test/exec_worker.c
 test_exec_worker_LDADD = libdynshm.la
 endif
+
+# The kill loops, many times longer: make soak [SOAK=N], N times the make check counts.
+soak: test/check_dynshm test/exec_worker
+	DYNSHM_SOAK=$${SOAK:-10} CK_RUN_SUITE=crash CK_RUN_CASE=kill_loop \
+	  CK_TIMEOUT_MULTIPLIER=$${SOAK:-10} ./test/check_dynshm
+.PHONY: soak
 
 # Check writes its summary into the .log files; show it on the console too.
 check-local: check-TESTS
@@ -45,3 +52,61 @@ if HAVE_CHECK
 DEMO_E2E_LOG = test/demo-e2e.sh.log
 $(DEMO_E2E_LOG): test/check_dynshm.log
 endif
+
+# dsmctl: a quick unit test of what it builds on (no Check needed), a helper
+# that fills a control segment for the timing check, and the end-to-end test.
+check_PROGRAMS += test/dsmctl_unit test/dsmctl_fill
+TESTS += test/dsmctl_unit
+test_dsmctl_unit_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src -I$(top_srcdir)/tools/dsmctl
+test_dsmctl_unit_SOURCES = test/dsmctl_unit.c tools/dsmctl/format.c
+test_dsmctl_unit_LDADD = libdynshm_core.la
+test_dsmctl_fill_SOURCES = test/dsmctl_fill.c
+test_dsmctl_fill_LDADD = libdynshm.la
+
+TESTS += test/dsmctl-e2e.sh
+EXTRA_DIST += test/dsmctl-e2e.sh
+# Runs after the demo's end-to-end test (and so after check_dynshm), for the
+# same reason as that one: System V counts.  The log is named through a
+# variable so automake adds the prerequisite to its own rule.
+DSMCTL_E2E_LOG = test/dsmctl-e2e.sh.log
+$(DSMCTL_E2E_LOG): test/demo-e2e.sh.log
+
+# ---- issue 7: exhaustion, hostile input, security review, fuzzing ----------------
+if HAVE_CHECK
+test_check_dynshm_SOURCES += test/hostile.h test/hostile.c test/check_hostile.c \
+	test/check_exhaustion.c test/check_security.c
+# Lists the descriptors it inherits across exec (check_hostile.c): libc only.
+check_PROGRAMS += test/fd_list
+test_fd_list_SOURCES = test/fd_list.c
+endif
+# valgrind stage (scripts/sanitize.sh): each suppression says why it is there.
+EXTRA_DIST += test/valgrind.supp
+
+# libFuzzer targets: built by `configure --enable-fuzzing CC=clang` (scripts/fuzz.sh
+# does that out of tree in _build/fuzz); seed corpora in test/fuzz/corpus/<target>/.
+if ENABLE_FUZZING
+noinst_PROGRAMS += test/fuzz/fuzz_settings test/fuzz/fuzz_state_file test/fuzz/fuzz_control
+endif
+FUZZ_TARGET_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
+test_fuzz_fuzz_settings_SOURCES = test/fuzz/fuzz_settings.c
+test_fuzz_fuzz_settings_CPPFLAGS = $(FUZZ_TARGET_CPPFLAGS)
+test_fuzz_fuzz_settings_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+test_fuzz_fuzz_settings_LDADD = libdynshm_core.la
+test_fuzz_fuzz_state_file_SOURCES = test/fuzz/fuzz_state_file.c
+test_fuzz_fuzz_state_file_CPPFLAGS = $(FUZZ_TARGET_CPPFLAGS)
+test_fuzz_fuzz_state_file_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+test_fuzz_fuzz_state_file_LDADD = libdynshm_core.la
+test_fuzz_fuzz_control_SOURCES = test/fuzz/fuzz_control.c
+test_fuzz_fuzz_control_CPPFLAGS = $(FUZZ_TARGET_CPPFLAGS)
+test_fuzz_fuzz_control_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+test_fuzz_fuzz_control_LDADD = libdynshm_core.la
+EXTRA_DIST += test/fuzz/corpus
+
+# A longer fuzzing run: FUZZ_SECONDS per target (default 300); CI runs 20.
+fuzz:
+	$(SHELL) $(top_srcdir)/scripts/fuzz.sh
+.PHONY: fuzz
+
+# The example programs the user guide quotes (examples/), run so they cannot rot.
+TESTS += test/examples.sh
+EXTRA_DIST += test/examples.sh

@@ -101,10 +101,36 @@ int tu_sysv_count_new(void)
     return sysv_new(sysv_mark, sysv_mark_n, ids, TU_MAX_SYSV);
 }
 
+/* 1 if test processes can have private IPC namespaces (decided once per run). */
+static int ipc_isolation = -1;
+
+static int can_isolate_ipc(void)
+{
+    pid_t pid;
+    int st;
+
+    if (ipc_isolation >= 0)
+        return ipc_isolation;
+    pid = fork();
+    if (pid == 0)
+        _exit(unshare(CLONE_NEWIPC) == 0 ? 0 : 1);
+    ipc_isolation = pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+                    WEXITSTATUS(st) == 0;
+    return ipc_isolation;
+}
+
 int tu_sysv_remove_new(void)
 {
-    int ids[TU_MAX_SYSV], n = sysv_new(sysv_before, sysv_before_n, ids, TU_MAX_SYSV);
+    int ids[TU_MAX_SYSV], n;
 
+    /*
+     * With private namespaces, a test's SysV segments die with it, and any
+     * new segment in this namespace belongs to someone else (another test
+     * run on the machine): never touch it.
+     */
+    if (can_isolate_ipc())
+        return 0;
+    n = sysv_new(sysv_before, sysv_before_n, ids, TU_MAX_SYSV);
     for (int i = 0; i < n; i++) {
         fprintf(stderr, "leftover: SysV segment id %d\n", ids[i]);
         shmctl(ids[i], IPC_RMID, NULL);
@@ -114,9 +140,10 @@ int tu_sysv_remove_new(void)
 
 void tu_root_init(void)
 {
-    sysv_before_n = sysv_ids(sysv_before, TU_MAX_SYSV);
     const char *tmp = getenv("TMPDIR");
 
+    can_isolate_ipc();
+    sysv_before_n = sysv_ids(sysv_before, TU_MAX_SYSV);
     snprintf(root, sizeof(root), "%s/dynshm-check.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (mkdtemp(root) == NULL) {
         fprintf(stderr, "mkdtemp(%s): %s\n", root, strerror(errno));
@@ -263,14 +290,25 @@ int tu_count_fds(void)
 
 int tu_count_maps(void)
 {
+    /*
+     * Only shared mappings ("rw-s"): every segment is one, while private
+     * ones come and go with the allocator -- and under ASan or valgrind
+     * an error message alone can map a new arena.
+     */
     FILE *f = fopen("/proc/self/maps", "re");
-    int n = 0, c;
+    char line[4096];
+    int n = 0;
 
     if (f == NULL)
         return -1;
-    while ((c = getc(f)) != EOF)
-        if (c == '\n')
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char perms[8];
+
+        if (sscanf(line, "%*s %7s", perms) == 1 && perms[3] == 's')
             n++;
+        while (strchr(line, '\n') == NULL && fgets(line, sizeof(line), f) != NULL)
+            ; /* the rest of an overlong line */
+    }
     fclose(f);
     return n;
 }

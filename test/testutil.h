@@ -16,6 +16,7 @@ Suite *suite_settings(void);
 Suite *suite_dsm(void);
 Suite *suite_lifecycle(void);
 Suite *suite_crash(void);
+Suite *suite_hostile(void);
 
 /*
  * Every data directory a test makes lives under one root per run, so the
@@ -60,7 +61,7 @@ void tu_sysv_mark(void);     /* a test calls this first: count from here */
 int tu_sysv_count_new(void); /* since the mark (or the run's start) */
 int tu_sysv_remove_new(void);
 
-/* Number of descriptors and of mappings this process has (leak checks). */
+/* Number of descriptors and of shared mappings this process has (leak checks). */
 int tu_count_fds(void);
 int tu_count_maps(void);
 
