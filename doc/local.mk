@@ -80,3 +80,4 @@ dist_doc_DATA = doc/guide.md
 dist_doc_DATA += doc/dsmctl.md
 dist_doc_DATA += doc/performance.md
 dist_doc_DATA += doc/threat-model.md
+dist_doc_DATA += doc/reliability.md

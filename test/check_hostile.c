@@ -506,7 +506,7 @@ START_TEST(test_control_validation)
     /* Another layout version, even with a checksum that fits it. */
     RESET();
     h->version = DSM_CONTROL_VERSION + 1;
-    h->checksum = header_checksum(h);
+    h->checksum = dsm__control_checksum(h);
     REJECT(DSM_ECORRUPT, "layout version");
     RESET();
     h->version = 0;
@@ -517,33 +517,33 @@ START_TEST(test_control_validation)
     REJECT(DSM_EFOREIGN, "magic");
     RESET();
     h->instance_id ^= 1;
-    h->checksum = header_checksum(h);
+    h->checksum = dsm__control_checksum(h);
     REJECT(DSM_EFOREIGN, "belongs to instance");
     RESET();
     h->control_handle ^= UINT64_C(1) << 40;
-    h->checksum = header_checksum(h);
+    h->checksum = dsm__control_checksum(h);
     REJECT(DSM_EFOREIGN, "records handle");
     /* Consistent checksum, impossible contents. */
     RESET();
     h->backend = 77;
-    h->checksum = header_checksum(h);
+    h->checksum = dsm__control_checksum(h);
     REJECT(DSM_ECORRUPT, "unknown backend");
     RESET();
     h->nslots += 1000;
-    h->checksum = header_checksum(h);
+    h->checksum = dsm__control_checksum(h);
     REJECT(DSM_ECORRUPT, "does not fit");
     RESET();
     h->nslots = 0;
-    h->checksum = header_checksum(h);
+    h->checksum = dsm__control_checksum(h);
     REJECT(DSM_ECORRUPT, "does not fit");
     RESET();
     h->nrefs = UINT32_MAX;
     h->total_size = UINT64_MAX;
-    h->checksum = header_checksum(h);
+    h->checksum = dsm__control_checksum(h);
     REJECT(DSM_ECORRUPT, "does not fit");
     RESET();
     h->total_size = size + 64;
-    h->checksum = header_checksum(h);
+    h->checksum = dsm__control_checksum(h);
     REJECT(DSM_ECORRUPT, "does not fit");
     /* The mutable part is not covered by the checksum; the immutable part is. */
     RESET();
@@ -610,7 +610,7 @@ static void damaged_control(int type, int shrink)
         ck_assert_int_eq(dsm_impl_attach(inst, rec.control, &cseg), 0);
         hdr = cseg.address;
         hdr->version = 2;
-        hdr->checksum = header_checksum(hdr);
+        hdr->checksum = dsm__control_checksum(hdr);
         ck_assert_int_eq(dsm_impl_detach(inst, &cseg), 0);
     }
     log_capture_start();

@@ -47,53 +47,13 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/dsm_demo-e2e.XXXXXX") || exit 99
 : >"$T/clients"
 ipcs -m 2>/dev/null | awk '$2 ~ /^[0-9]+$/ { print $2 }' | sort >"$T/ipcs.before"
 
-checks=0
-failures=0
-ok() {
-    checks=$((checks + 1))
-    echo "ok   - $*"
-}
-not_ok() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    echo "FAIL - $*"
-}
-# expect DESCRIPTION ACTUAL EXPECTED
-expect() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: got \"$2\", expected \"$3\""; fi
-}
+. "${srcdir:-.}/test/testlib.sh"
 # expect_match DESCRIPTION ACTUAL EXTENDED-REGEX
 expect_match() {
     if printf '%s\n' "$2" | grep -Eq -- "$3"; then ok "$1"; else not_ok "$1: got \"$2\", expected /$3/"; fi
 }
 
-# wait_for SECONDS COMMAND...: poll every 50 ms until COMMAND succeeds.
-wait_for() {
-    _limit=$(($1 * 20))
-    shift
-    _i=0
-    while ! "$@"; do
-        _i=$((_i + 1))
-        [ "$_i" -ge "$_limit" ] && return 1
-        sleep 0.05
-    done
-    return 0
-}
 
-# A process that exists and is not a zombie (nobody may reap it here: some
-# container inits never do).
-proc_alive() {
-    _s=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-    [ -n "$_s" ] && [ "$_s" != Z ] && [ "$_s" != X ]
-}
-proc_gone() {
-    ! proc_alive "$1"
-}
-children_of() {
-    cat /proc/[0-9]*/stat 2>/dev/null |
-        awk -v p="$1" '{ rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ");
-                         if (f[2] == p) print $1 }'
-}
 is_dsm_demo() {
     tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q dsm_demo
 }

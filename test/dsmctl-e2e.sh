@@ -47,21 +47,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/dsmctl-e2e.XXXXXX") || exit 99
 : >"$T/pids"     # processes to kill at the end (checked to be ours first)
 : >"$T/clients"  # session clients
 
-checks=0
-failures=0
-ok() {
-    checks=$((checks + 1))
-    echo "ok   - $*"
-}
-not_ok() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    echo "FAIL - $*"
-}
-# expect DESCRIPTION ACTUAL EXPECTED
-expect() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: got \"$2\", expected \"$3\""; fi
-}
+. "${srcdir:-.}/test/testlib.sh"
 # expect_match DESCRIPTION ACTUAL EXTENDED-REGEX (ACTUAL's lines joined by spaces)
 expect_match() {
     if printf '%s\n' "$2" | tr '\n' ' ' | sed 's/ $//' | grep -Eq -- "$3"; then
@@ -83,32 +69,6 @@ expect_same() {
     fi
 }
 
-# wait_for SECONDS COMMAND...: poll every 50 ms until COMMAND succeeds.
-wait_for() {
-    _limit=$(($1 * 20))
-    shift
-    _i=0
-    while ! "$@"; do
-        _i=$((_i + 1))
-        [ "$_i" -ge "$_limit" ] && return 1
-        sleep 0.05
-    done
-    return 0
-}
-# Alive and not a zombie (a zombie holds no lock and no mapping).
-proc_alive() {
-    _s=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-    [ -n "$_s" ] && [ "$_s" != Z ] && [ "$_s" != X ]
-}
-proc_gone() {
-    ! proc_alive "$1"
-}
-children_of() {
-    for _f in /proc/[0-9]*/stat; do
-        cat "$_f" 2>/dev/null
-    done | awk -v p="$1" '{ rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ");
-                            if (f[2] == p) print $1 }' | sort -n
-}
 is_ours() {
     tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -Eq 'dsm_demo|dsmctl_fill'
 }

@@ -45,17 +45,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "FAIL - interrupted"; exit 1' INT TERM HUP
 
-checks=0
-failures=0
-ok() {
-    checks=$((checks + 1))
-    echo "ok   - $*"
-}
-not_ok() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    echo "FAIL - $*"
-}
+. "${srcdir:-.}/test/testlib.sh"
 
 # run NAME EXPECTED-REGEX PROGRAM [OPTIONS...]: one run in its own data directory.
 run() {

@@ -107,19 +107,6 @@ int objects(const char *dir, const char *id)
     return tu_count_posix(id) + tu_count_mmap(dir) + tu_sysv_count_new();
 }
 
-/* The control header checksum, as control.c computes it (FNV-1a). */
-uint64_t header_checksum(const struct dsm_control_header *h)
-{
-    const unsigned char *p = (const unsigned char *)h;
-    uint64_t x = UINT64_C(0xcbf29ce484222325);
-
-    for (size_t i = 0; i < offsetof(struct dsm_control_header, checksum); i++) {
-        x ^= p[i];
-        x *= UINT64_C(0x100000001b3);
-    }
-    return x;
-}
-
 /* The OS path of a posix or mmap segment (posix: under /dev/shm). */
 void segment_path(dsm_impl_instance *inst, dsm_handle h, char *buf, size_t len)
 {

@@ -51,9 +51,6 @@ int objects(const char *dir, const char *id);
  */
 int under_valgrind(void);
 
-/* The control header checksum, computed as control.c does (FNV-1a). */
-uint64_t header_checksum(const struct dsm_control_header *h);
-
 /* The OS path of a posix or mmap segment (posix: under /dev/shm). */
 void segment_path(dsm_impl_instance *inst, dsm_handle h, char *buf, size_t len);
 

@@ -110,3 +110,4 @@ fuzz:
 # The example programs the user guide quotes (examples/), run so they cannot rot.
 TESTS += test/examples.sh
 EXTRA_DIST += test/examples.sh
+EXTRA_DIST += test/testlib.sh

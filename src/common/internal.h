@@ -45,4 +45,17 @@ static inline uint64_t dsm__mix64(uint64_t x)
     return x;
 }
 
+/* FNV-1a, 64 bits: the checksum of control-segment headers and state files. */
+static inline uint64_t dsm__fnv1a64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t x = UINT64_C(0xcbf29ce484222325);
+
+    for (size_t i = 0; i < len; i++) {
+        x ^= p[i];
+        x *= UINT64_C(0x100000001b3);
+    }
+    return x;
+}
+
 #endif /* DYNSHM_INTERNAL_H */

@@ -38,17 +38,9 @@ size_t dsm__control_size(uint32_t nslots, uint32_t nprocs, uint32_t nrefs)
            align64((size_t)nrefs * sizeof(struct dsm_control_ref));
 }
 
-/* FNV-1a over the immutable part of the header. */
-static uint64_t header_checksum(const struct dsm_control_header *h)
+uint64_t dsm__control_checksum(const struct dsm_control_header *h)
 {
-    const unsigned char *p = (const unsigned char *)h;
-    uint64_t x = UINT64_C(0xcbf29ce484222325);
-
-    for (size_t i = 0; i < offsetof(struct dsm_control_header, checksum); i++) {
-        x ^= p[i];
-        x *= UINT64_C(0x100000001b3);
-    }
-    return x;
+    return dsm__fnv1a64(h, offsetof(struct dsm_control_header, checksum));
 }
 
 void dsm__control_bind(struct dsm_control *ctl, void *addr, size_t size)
@@ -79,7 +71,7 @@ int dsm__control_validate(const void *addr, size_t size, uint64_t instance_id,
         return dsm__error(DSM_ECORRUPT, "control segment %s has layout version %u; this library "
                                         "understands version %u", hb, (unsigned)h->version,
                           (unsigned)DSM_CONTROL_VERSION);
-    if (h->checksum != header_checksum(h))
+    if (h->checksum != dsm__control_checksum(h))
         return dsm__error(DSM_ECORRUPT, "control segment %s has a bad header checksum", hb);
     if (h->instance_id != instance_id)
         return dsm__error(DSM_EFOREIGN, "control segment %s belongs to instance %016llx, not "
@@ -179,7 +171,7 @@ int dsm__control_create(dsm_impl_instance *inst, uint32_t nslots, uint32_t nproc
     h->nprocs = nprocs;
     h->nrefs = nrefs;
     h->supervisor_pid = (int32_t)getpid();
-    h->checksum = header_checksum(h);
+    h->checksum = dsm__control_checksum(h);
     dsm__control_bind(ctl, h, size);
     init_tables(ctl);
     rc = init_lock(&h->lock);

@@ -125,6 +125,9 @@ static inline void dsm__control_link_ref(struct dsm_control *ctl, uint32_t i, ui
     ctl->hdr->refs_used++;
 }
 
+/* The header checksum: FNV-1a over the fields written once at creation. */
+uint64_t dsm__control_checksum(const struct dsm_control_header *h);
+
 /* Bytes needed for a table of this capacity (0 if a count is out of range). */
 size_t dsm__control_size(uint32_t nslots, uint32_t nprocs, uint32_t nrefs);
 

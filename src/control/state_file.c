@@ -21,17 +21,6 @@
 #include "../common/internal.h"
 #include "state_file.h"
 
-static uint64_t fnv64(const char *p, size_t n)
-{
-    uint64_t x = UINT64_C(0xcbf29ce484222325);
-
-    for (size_t i = 0; i < n; i++) {
-        x ^= (unsigned char)p[i];
-        x *= UINT64_C(0x100000001b3);
-    }
-    return x;
-}
-
 int dsm__state_format(const struct dsm_state_record *r, char *buf, size_t len)
 {
     const char *backend = dsm_impl_type_name(r->backend);
@@ -51,7 +40,7 @@ int dsm__state_format(const struct dsm_state_record *r, char *buf, size_t len)
                  r->os_id, r->size, (int)r->pid);
     if (n < 0 || (size_t)n >= len)
         return dsm__error(-ERANGE, "state file buffer too small");
-    m = snprintf(buf + n, len - (size_t)n, "checksum %016" PRIx64 "\n", fnv64(buf, (size_t)n));
+    m = snprintf(buf + n, len - (size_t)n, "checksum %016" PRIx64 "\n", dsm__fnv1a64(buf, (size_t)n));
     if (m < 0 || (size_t)(n + m) >= len)
         return dsm__error(-ERANGE, "state file buffer too small");
     return n + m;
@@ -106,7 +95,7 @@ int dsm__state_parse(const char *text, size_t len, struct dsm_state_record *r)
         val = sp + 1;
         if ((size_t)(sp - line) == 8 && memcmp(line, "checksum", 8) == 0) {
             if (parse_num(val, line + ll, 16, 0, &v) < 0 ||
-                (uint64_t)v != fnv64(text, (size_t)(line - text)))
+                (uint64_t)v != dsm__fnv1a64(text, (size_t)(line - text)))
                 return dsm__error(DSM_ECORRUPT, "state file checksum does not match");
             if (pos != len)
                 return dsm__error(DSM_ECORRUPT, "state file has data after its checksum");

@@ -46,19 +46,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FIXED_INSTANCE UINT64_C(0x0123456789abcdef)
 #define FIXED_HANDLE UINT64_C(0xfedcba9800000000)
 
-/* The header checksum, as control.c's header_checksum() computes it. */
-static uint64_t checksum(const struct dsm_control_header *h)
-{
-    const unsigned char *p = (const unsigned char *)h;
-    uint64_t x = UINT64_C(0xcbf29ce484222325);
-
-    for (size_t i = 0; i < offsetof(struct dsm_control_header, checksum); i++) {
-        x ^= p[i];
-        x *= UINT64_C(0x100000001b3);
-    }
-    return x;
-}
-
 /* Bit 0: turn the header into one that passes, keeping the input's tables. */
 static void make_valid(struct dsm_control_header *h, size_t size)
 {
@@ -77,7 +64,7 @@ static void make_valid(struct dsm_control_header *h, size_t size)
     h->nprocs = np;
     h->nrefs = nr;
     h->total_size = dsm__control_size(ns, np, nr);
-    h->checksum = checksum(h);
+    h->checksum = dsm__control_checksum(h);
 }
 
 /* A bitmap of visited indexes, so a cycle in a list is caught, not looped on. */
