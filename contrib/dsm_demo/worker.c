@@ -63,10 +63,16 @@ static void on_sigterm(int signo)
 
 /* ---- replies -------------------------------------------------------------- */
 
-static int reply(struct session *s, int kind, const char *fmt, va_list ap)
+static int reply(struct session *s, int kind, const char *fmt, ...) DSM_PRINTF(3, 4);
+static int reply(struct session *s, int kind, const char *fmt, ...)
 {
     char text[2048];
-    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
 
     if (n < 0)
         n = 0;
@@ -75,29 +81,8 @@ static int reply(struct session *s, int kind, const char *fmt, va_list ap)
     return demo_send_frame(&s->conn, kind, text, (size_t)n);
 }
 
-static int reply_ok(struct session *s, const char *fmt, ...) DSM_PRINTF(2, 3);
-static int reply_ok(struct session *s, const char *fmt, ...)
-{
-    va_list ap;
-    int rc;
-
-    va_start(ap, fmt);
-    rc = reply(s, DEMO_REPLY_OK, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-static int reply_error(struct session *s, const char *fmt, ...) DSM_PRINTF(2, 3);
-static int reply_error(struct session *s, const char *fmt, ...)
-{
-    va_list ap;
-    int rc;
-
-    va_start(ap, fmt);
-    rc = reply(s, DEMO_REPLY_ERROR, fmt, ap);
-    va_end(ap);
-    return rc;
-}
+#define reply_ok(s, ...) reply((s), DEMO_REPLY_OK, __VA_ARGS__)
+#define reply_error(s, ...) reply((s), DEMO_REPLY_ERROR, __VA_ARGS__)
 
 /* The library's message for the call that just failed, sent as the reply. */
 static int reply_dsm_error(struct session *s)

@@ -441,7 +441,9 @@ int dsm_worker_init_after_fork(void)
     if (!dsm__p.disabled) {
         rc = dsm__control_proc_register(&dsm__p.ctl, getpid(), false, &dsm__p.proc);
         if (rc < 0) {
-            dsm__p.initialised = false;
+            /* Give back what the fork handed us: the mapping, descriptors, memory. */
+            dsm__control_detach(dsm__p.inst, &dsm__p.ctl);
+            reset_process_state();
             return rc;
         }
     }

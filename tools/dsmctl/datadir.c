@@ -198,3 +198,15 @@ int dsmctl_snapshot(struct dsm_inspect_target *t, struct dsm_inspect *snap)
     sigaction(SIGALRM, &old, NULL);
     return rc;
 }
+
+int dsmctl_inspect_begin(const char *datadir, struct dsmctl_lock_state *ls,
+                         struct dsm_inspect_target *t)
+{
+    int rc;
+
+    if ((rc = dsmctl_check_datadir(datadir)) != 0)
+        return rc;
+    if ((rc = dsmctl_lock_probe(datadir, ls)) != 0)
+        return rc;
+    return dsmctl_open(datadir, t);
+}

@@ -70,6 +70,11 @@ int dsmctl_lock_exclusive(const char *datadir, int *fd, struct dsmctl_lock_state
 /* dsm__inspect_open() with its hard errors printed; 0 or DSMCTL_EXIT_FAIL. */
 int dsmctl_open(const char *datadir, struct dsm_inspect_target *t);
 
+/* What status and list do first: check the directory, probe its lock, open
+ * its state and control segment.  0, or a dsmctl exit code. */
+int dsmctl_inspect_begin(const char *datadir, struct dsmctl_lock_state *ls,
+                         struct dsm_inspect_target *t);
+
 /* dsm__inspect_snapshot(), giving up after DSMCTL_LOCK_TIMEOUT seconds. */
 int dsmctl_snapshot(struct dsm_inspect_target *t, struct dsm_inspect *snap);
 

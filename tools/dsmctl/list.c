@@ -203,11 +203,7 @@ int dsmctl_list(const struct dsmctl_options *o)
     struct dsm_inspect snap;
     int rc;
 
-    if ((rc = dsmctl_check_datadir(o->datadir)) != 0)
-        return rc;
-    if ((rc = dsmctl_lock_probe(o->datadir, &ls)) != 0)
-        return rc;
-    if ((rc = dsmctl_open(o->datadir, &t)) != 0)
+    if ((rc = dsmctl_inspect_begin(o->datadir, &ls, &t)) != 0)
         return rc;
     memset(&snap, 0, sizeof(snap));
     if (t.state_rc < 0 && t.state_rc != -ENOENT) {

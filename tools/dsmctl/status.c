@@ -98,11 +98,7 @@ int dsmctl_status(const struct dsmctl_options *o)
     struct dsm_inspect_target t;
     int rc;
 
-    if ((rc = dsmctl_check_datadir(o->datadir)) != 0)
-        return rc;
-    if ((rc = dsmctl_lock_probe(o->datadir, &ls)) != 0)
-        return rc;
-    if ((rc = dsmctl_open(o->datadir, &t)) != 0)
+    if ((rc = dsmctl_inspect_begin(o->datadir, &ls, &t)) != 0)
         return rc;
     rc = ls.held ? DSMCTL_EXIT_OK : DSMCTL_EXIT_NOT_RUNNING;
 
