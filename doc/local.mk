@@ -8,6 +8,7 @@ dist_man3_MANS = \
 	doc/man3/dsm_attach.3 \
 	doc/man3/dsm_cancel_on_detach.3 \
 	doc/man3/dsm_control_handle.3 \
+	doc/man3/dsm_crash_critical.3 \
 	doc/man3/dsm_create.3 \
 	doc/man3/dsm_detach.3 \
 	doc/man3/dsm_detach_all.3 \

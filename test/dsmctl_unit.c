@@ -116,8 +116,11 @@ static int table_checks(const char *dir)
         fprintf(stderr, "dsmctl_unit: %s\n", dsm_errmsg());
         return 99;
     }
-    dsm__control_proc_register(&ctl, getpid(), true, &me);
-    dsm__control_proc_register(&ctl, gpid, false, &ghost);
+    struct dsm__procid me_id, ghost_id = {.pid = (int32_t)gpid, .start_time = 1};
+
+    dsm__procid_self(&me_id);
+    dsm__control_proc_register(&ctl, &me_id, DSM_PROC_SUPERVISOR, &me);
+    dsm__control_proc_register(&ctl, &ghost_id, DSM_PROC_FORKED, &ghost);
     /* A: created by me, attached by the ghost, pinned: 2 holders, refcnt 3. */
     dsm__control_slot_reserve(&ctl, me, &ha, &sa, &ra);
     dsm__control_slot_publish(&ctl, sa, 100, -1);

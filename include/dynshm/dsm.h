@@ -111,6 +111,15 @@ typedef dsm_crash_action (*dsm_crash_hook)(pid_t pid, int wait_status, void *arg
  * DSM_CRASH_RESET or DSM_CRASH_RECLAIMED. */
 DSM_EXPORT void dsm_set_crash_hook(dsm_crash_hook hook, void *arg);
 
+/*
+ * Inside a crash hook: the number of critical sections of shared data the
+ * dead worker was inside when it died (an area, hash table or queue being
+ * updated).  Non-zero means a shared structure may be half updated; the
+ * default decision is then a reset whatever dsm_crash_policy says.  0
+ * outside a hook.
+ */
+DSM_EXPORT int dsm_crash_critical(void);
+
 /* Report a worker's exit; returns a dsm_crash_action (>= 0) or an error. */
 DSM_EXPORT int dsm_supervisor_worker_exited(pid_t pid, int wait_status);
 

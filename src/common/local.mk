@@ -3,4 +3,6 @@ dynshminclude_HEADERS += include/dynshm/common.h include/dynshm/dynshm.h
 libdynshm_core_la_SOURCES += \
 	src/common/internal.h \
 	src/common/error.c \
-	src/common/handle.c
+	src/common/handle.c \
+	src/common/procid.h \
+	src/common/procid.c

@@ -425,36 +425,3 @@ int dsm__control_destroy_all(dsm_impl_instance *inst, struct dsm_control *ctl)
     free(victims);
     return destroyed;
 }
-
-uint64_t dsm__proc_start_time(pid_t pid)
-{
-    char path[64], buf[1024];
-    unsigned long long start = 0;
-    const char *p;
-    ssize_t n;
-    int fd, field;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    /* The command name (field 2) may contain spaces and ')': skip to the last ')'. */
-    p = strrchr(buf, ')');
-    if (p == NULL)
-        return 0;
-    /* Field 3, the state: a zombie (its parent has not reaped it, as under a
-     * container init that never reaps) holds no mapping and no lock; it is dead. */
-    if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
-        return 0;
-    for (field = 2; *p && field < 22; p++)
-        if (*p == ' ')
-            field++;
-    if (sscanf(p, "%llu", &start) != 1)
-        return 0;
-    return start;
-}

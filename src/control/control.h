@@ -40,6 +40,8 @@
 
 #include <dynshm/dsm_impl.h>
 
+#include "../common/procid.h"
+
 #define DSM_CONTROL_MAGIC UINT64_C(0x4c5254434d485344) /* "DSHMCTRL" little-endian */
 #define DSM_CONTROL_VERSION 1
 #define DSM_CONTROL_NONE UINT32_MAX /* end of an index chain */
@@ -64,14 +66,32 @@ struct dsm_control_slot { /* 40 bytes */
     uint32_t created;  /* seconds since the epoch, for operators */
 };
 
-struct dsm_control_proc { /* 32 bytes */
-    int32_t pid;
-    uint32_t state;    /* enum dsm_proc_state */
-    uint64_t start_time; /* /proc/<pid>/stat field 22: tells a reused pid apart */
+/* flags of a process entry */
+#define DSM_PROC_SUPERVISOR 0x1u
+#define DSM_PROC_FORKED 0x2u     /* a worker that joined after fork() */
+#define DSM_PROC_EXECED 0x4u     /* a worker that joined through the state file */
+
+/*
+ * One process: 64 bytes, a cache line of its own, because `critical` is
+ * written by its process on every critical section of shared data and
+ * must not share a line with another process's entry.
+ */
+struct dsm_control_proc {
+    struct dsm__procid id; /* pid + start time: compared only by dsm__procid_alive() */
+    uint32_t state;        /* enum dsm_proc_state */
+    uint32_t flags;        /* DSM_PROC_* */
     uint32_t ref_head;
     uint32_t nrefs;
     uint32_t next_free;
-    uint32_t is_supervisor;
+    /*
+     * Critical sections of shared data this process is inside (see
+     * dsm__critical_enter()); written by the process itself without the
+     * lock, read by the supervisor after the process died.  Non-zero at
+     * death means a structure may be half updated: the crash escalates.
+     */
+    _Atomic uint32_t critical;
+    uint64_t registered_usec; /* when it registered, for operators */
+    uint64_t reserved[2];
 };
 
 struct dsm_control_ref { /* 16 bytes; slot == NONE when free */
@@ -165,9 +185,9 @@ uint64_t dsm__control_repair(struct dsm_control *ctl);
 
 /* ---- O(1) table operations (each takes and releases the lock) -------- */
 
-/* Register the calling process; *proc receives its index. */
-int dsm__control_proc_register(struct dsm_control *ctl, pid_t pid, bool is_supervisor,
-                               uint32_t *proc);
+/* Register process id (flags: DSM_PROC_*); *proc receives its index. */
+int dsm__control_proc_register(struct dsm_control *ctl, const struct dsm__procid *id,
+                               uint32_t flags, uint32_t *proc);
 /* Drop a process entry; its refs must already be gone. */
 void dsm__control_proc_unregister(struct dsm_control *ctl, uint32_t proc);
 
@@ -224,11 +244,31 @@ int dsm__control_destroy_all(dsm_impl_instance *inst, struct dsm_control *ctl);
 
 /* ---- dead processes (crash paths only: these scan the process table) ---- */
 
-/* The ACTIVE entry of pid, or DSM_CONTROL_NONE. */
-uint32_t dsm__control_proc_find(struct dsm_control *ctl, pid_t pid);
+/*
+ * A registered process as copied out of the table.  Crash paths copy
+ * members under the lock and ask dsm__procid_alive() after unlocking (it
+ * reads /proc, which must never stall every create and attach); whatever
+ * they then do to a member is done by index and rechecked under the lock
+ * against the copied identity, so a member reclaimed meanwhile, or an
+ * entry reused by another process, is never touched.
+ */
+struct dsm_control_member {
+    uint32_t index;
+    uint32_t flags;
+    struct dsm__procid id;
+};
 
-/* Up to max pids of registered processes that no longer exist; returns the count. */
-int dsm__control_dead_procs(struct dsm_control *ctl, uint32_t self, pid_t *pids, int max);
+/*
+ * Copy up to max ACTIVE entries other than `self` (with pid > 0: only those
+ * with that pid), starting at entry *cursor; *cursor is advanced past the
+ * last entry examined, so a caller loops until it returns fewer than max.
+ * Returns the number copied or an error.
+ */
+int dsm__control_members(struct dsm_control *ctl, uint32_t self, pid_t pid,
+                         struct dsm_control_member *out, int max, uint32_t *cursor);
+
+/* The member's critical-section count, or -ESRCH if it is no longer registered. */
+int dsm__control_member_critical(struct dsm_control *ctl, const struct dsm_control_member *m);
 
 /* A segment whose destruction this process has taken over. */
 struct dsm_claim {
@@ -241,12 +281,10 @@ struct dsm_claim {
  * half-destroyed) the claim moves to process `self`, which must destroy the
  * OS object and call dsm__control_slot_release() for each of the returned
  * claims.  The dead entry is freed once it holds nothing.  Returns the
- * number of claims (at most max; call again while it returns max).
+ * number of claims (at most max; call again while it returns max); 0 if
+ * `dead` is no longer registered as that process.
  */
-int dsm__control_reclaim(struct dsm_control *ctl, uint32_t dead, uint32_t self,
-                         struct dsm_claim *claims, int max);
-
-/* Start time of pid (clock ticks since boot), or 0 if it does not exist. */
-uint64_t dsm__proc_start_time(pid_t pid);
+int dsm__control_reclaim(struct dsm_control *ctl, const struct dsm_control_member *dead,
+                         uint32_t self, struct dsm_claim *claims, int max);
 
 #endif /* DYNSHM_CONTROL_H */

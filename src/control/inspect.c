@@ -172,10 +172,10 @@ static void copy_locked(const struct dsm_control *ctl, struct dsm_inspect *snap,
         if (p->state != DSM_PROC_ACTIVE)
             continue;
         if (me < proc_room) {
-            snap->procs[me].pid = p->pid;
-            snap->procs[me].start_time = p->start_time;
+            snap->procs[me].pid = p->id.pid;
+            snap->procs[me].start_time = p->id.start_time;
             snap->procs[me].nrefs = p->nrefs;
-            snap->procs[me].supervisor = p->is_supervisor != 0;
+            snap->procs[me].supervisor = (p->flags & DSM_PROC_SUPERVISOR) != 0;
         }
         (*nproc)++;
         for (uint32_t r = p->ref_head; r != DSM_CONTROL_NONE && budget > 0; budget--) {
@@ -272,8 +272,9 @@ int dsm__inspect_snapshot(struct dsm_control *ctl, struct dsm_inspect *snap)
     /* Outside the lock: these read /proc. */
     for (uint32_t i = 0; i < snap->nprocs; i++) {
         struct dsm_inspect_proc *p = &snap->procs[i];
+        struct dsm__procid id = {.pid = p->pid, .start_time = p->start_time};
 
-        p->alive = p->start_time != 0 && dsm__proc_start_time(p->pid) == p->start_time;
+        p->alive = dsm__procid_alive(&id);
         snap->nalive += p->alive;
     }
     for (uint32_t i = 0; i < snap->nsegs; i++) {

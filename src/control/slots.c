@@ -10,7 +10,9 @@
  */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "../common/internal.h"
@@ -96,15 +98,16 @@ static int out_of_refs(void)
 
 /* ---- processes --------------------------------------------------------- */
 
-int dsm__control_proc_register(struct dsm_control *ctl, pid_t pid, bool is_supervisor,
-                               uint32_t *proc)
+int dsm__control_proc_register(struct dsm_control *ctl, const struct dsm__procid *id,
+                               uint32_t flags, uint32_t *proc)
 {
-    uint64_t start = dsm__proc_start_time(pid); /* a file read: outside the lock */
     struct dsm_control_header *h = ctl->hdr;
     struct dsm_control_proc *p;
+    struct timeval tv;
     uint32_t i;
     int rc;
 
+    gettimeofday(&tv, NULL);
     if ((rc = dsm__control_lock(ctl)) < 0)
         return rc;
     i = h->proc_free;
@@ -115,11 +118,12 @@ int dsm__control_proc_register(struct dsm_control *ctl, pid_t pid, bool is_super
     }
     p = &ctl->procs[i];
     h->proc_free = p->next_free;
-    p->pid = (int32_t)pid;
-    p->start_time = start;
+    p->id = *id;
     p->ref_head = DSM_CONTROL_NONE;
     p->nrefs = 0;
-    p->is_supervisor = is_supervisor;
+    p->flags = flags;
+    atomic_store_explicit(&p->critical, 0, memory_order_relaxed);
+    p->registered_usec = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
     p->state = DSM_PROC_ACTIVE;
     h->procs_used++;
     dsm__control_unlock(ctl);
@@ -358,38 +362,57 @@ out:
 
 /* ---- dead processes -------------------------------------------------------- */
 
-uint32_t dsm__control_proc_find(struct dsm_control *ctl, pid_t pid)
+int dsm__control_members(struct dsm_control *ctl, uint32_t self, pid_t pid,
+                         struct dsm_control_member *out, int max, uint32_t *cursor)
 {
-    uint32_t found = DSM_CONTROL_NONE;
-
-    if (dsm__control_lock(ctl) < 0)
-        return DSM_CONTROL_NONE;
-    for (uint32_t i = 0; i < ctl->hdr->nprocs; i++) {
-        if (ctl->procs[i].state == DSM_PROC_ACTIVE && ctl->procs[i].pid == (int32_t)pid) {
-            found = i;
-            break;
-        }
-    }
-    dsm__control_unlock(ctl);
-    return found;
-}
-
-int dsm__control_dead_procs(struct dsm_control *ctl, uint32_t self, pid_t *pids, int max)
-{
+    const struct dsm_control_header *h = ctl->hdr;
+    uint32_t i = *cursor;
     int n = 0, rc;
 
     if ((rc = dsm__control_lock(ctl)) < 0)
         return rc;
-    for (uint32_t i = 0; i < ctl->hdr->nprocs && n < max; i++) {
-        struct dsm_control_proc *p = &ctl->procs[i];
+    for (; i < h->nprocs && n < max; i++) {
+        const struct dsm_control_proc *p = &ctl->procs[i];
 
-        /* The start time tells a dead worker from a new process that got its pid. */
-        if (i != self && p->state == DSM_PROC_ACTIVE &&
-            dsm__proc_start_time(p->pid) != p->start_time)
-            pids[n++] = p->pid;
+        if (i == self || p->state != DSM_PROC_ACTIVE || (pid > 0 && p->id.pid != (int32_t)pid))
+            continue;
+        out[n].index = i;
+        out[n].id = p->id;
+        out[n].flags = p->flags;
+        n++;
     }
     dsm__control_unlock(ctl);
+    *cursor = i;
     return n;
+}
+
+/* The entry `m` copied, if it is still the same process's (lock held). */
+static struct dsm_control_proc *member_entry(struct dsm_control *ctl,
+                                             const struct dsm_control_member *m)
+{
+    struct dsm_control_proc *p;
+
+    if (m->index >= ctl->hdr->nprocs)
+        return NULL;
+    p = &ctl->procs[m->index];
+    if (p->state != DSM_PROC_ACTIVE || !dsm__procid_same(&p->id, &m->id))
+        return NULL;
+    return p;
+}
+
+int dsm__control_member_critical(struct dsm_control *ctl, const struct dsm_control_member *m)
+{
+    struct dsm_control_proc *p;
+    int rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    p = member_entry(ctl, m);
+    rc = p ? (int)atomic_load_explicit(&p->critical, memory_order_acquire) : -ESRCH;
+    dsm__control_unlock(ctl);
+    if (rc > INT32_MAX / 2)
+        rc = INT32_MAX / 2; /* a scribbled counter still means "inside" */
+    return rc;
 }
 
 /* Move ref i from its process's list to process `to`; returns its index (lock held). */
@@ -402,15 +425,21 @@ static uint32_t ref_move(struct dsm_control *ctl, uint32_t i, uint32_t to)
     return ref_alloc(ctl, to, slot);
 }
 
-int dsm__control_reclaim(struct dsm_control *ctl, uint32_t dead, uint32_t self,
-                         struct dsm_claim *claims, int max)
+int dsm__control_reclaim(struct dsm_control *ctl, const struct dsm_control_member *dead,
+                         uint32_t self, struct dsm_claim *claims, int max)
 {
-    struct dsm_control_proc *p = &ctl->procs[dead];
     struct dsm_control_header *h = ctl->hdr;
+    struct dsm_control_proc *p;
     int n = 0, rc;
 
     if ((rc = dsm__control_lock(ctl)) < 0)
         return rc;
+    /* Rechecked under the lock: the entry may have been reclaimed meanwhile. */
+    p = member_entry(ctl, dead);
+    if (p == NULL) {
+        dsm__control_unlock(ctl);
+        return 0;
+    }
     while (p->ref_head != DSM_CONTROL_NONE && n < max) {
         uint32_t r = p->ref_head, slot = ctl->refs[r].slot;
         struct dsm_control_slot *s = &ctl->slots[slot];
@@ -431,7 +460,7 @@ int dsm__control_reclaim(struct dsm_control *ctl, uint32_t dead, uint32_t self,
     if (p->ref_head == DSM_CONTROL_NONE) {
         p->state = DSM_PROC_FREE;
         p->next_free = h->proc_free;
-        h->proc_free = dead;
+        h->proc_free = dead->index;
         h->procs_used--;
     }
     dsm__control_unlock(ctl);

@@ -40,8 +40,8 @@ static void describe(int status, char *buf, size_t len)
         snprintf(buf, len, "ended (status 0x%x)", (unsigned)status);
 }
 
-/* Release everything proc `dead` held; returns the number of segments destroyed. */
-static int reclaim(uint32_t dead)
+/* Release everything member `dead` held; returns the number of segments destroyed. */
+static int reclaim(const struct dsm_control_member *dead)
 {
     struct dsm_claim claims[64];
     int n, total = 0;
@@ -51,11 +51,13 @@ static int reclaim(uint32_t dead)
                                  (int)DSM_ARRAY_LEN(claims));
         for (int i = 0; i < n; i++) {
             dsm_impl_segment seg;
+            int rc;
 
             dsm__control_slot_segment(&dsm__p.ctl, claims[i].slot, &seg);
-            if (dsm_impl_destroy(dsm__p.inst, &seg) == 0)
+            rc = dsm_impl_destroy(dsm__p.inst, &seg);
+            if (rc == 0)
                 total++;
-            else if (errno != ENOENT)
+            else if (rc != -ENOENT)
                 dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
             dsm__control_slot_release(&dsm__p.ctl, claims[i].slot, claims[i].ref);
         }
@@ -63,22 +65,47 @@ static int reclaim(uint32_t dead)
     return n < 0 ? n : total;
 }
 
-static int handle_crash(pid_t pid, int status, uint32_t proc)
+/* What the hook may ask about the crash it is deciding (0 outside a hook). */
+static _Thread_local int deciding_critical;
+
+int dsm_crash_critical(void)
+{
+    return deciding_critical;
+}
+
+/* Decide and carry out what one dead member's crash needs. */
+static int handle_crash(const struct dsm_control_member *m, int status)
 {
     dsm_crash_action action = dsm__p.reclaim ? DSM_CRASH_RECLAIMED : DSM_CRASH_RESET;
+    pid_t pid = (pid_t)m->id.pid;
     char how[96];
-    int n;
+    int critical, n;
 
+    critical = dsm__control_member_critical(&dsm__p.ctl, m);
+    if (critical == -ESRCH)
+        return DSM_CRASH_NONE; /* reclaimed meanwhile (reported twice) */
+    if (critical < 0)
+        return critical;
+    /* A structure it was updating may be half done: nothing short of a reset is safe. */
+    if (critical > 0)
+        action = DSM_CRASH_RESET;
     describe(status, how, sizeof(how));
-    if (crash_hook)
+    if (crash_hook) {
+        deciding_critical = critical;
         action = crash_hook(pid, status, crash_hook_arg) == DSM_CRASH_RECLAIMED
                      ? DSM_CRASH_RECLAIMED
                      : DSM_CRASH_RESET;
+        deciding_critical = 0;
+    }
     if (action == DSM_CRASH_RESET) {
-        dsm__log(DSM_LOG_WARNING, "worker %d %s; a crash reset is needed", (int)pid, how);
+        if (critical > 0)
+            dsm__log(DSM_LOG_WARNING, "worker %d %s inside %d critical section(s) of shared "
+                                      "data; a crash reset is needed", (int)pid, how, critical);
+        else
+            dsm__log(DSM_LOG_WARNING, "worker %d %s; a crash reset is needed", (int)pid, how);
         return DSM_CRASH_RESET;
     }
-    n = reclaim(proc);
+    n = reclaim(m);
     if (n < 0)
         return n;
     dsm__log(DSM_LOG_WARNING, "worker %d %s; released its references (%d segment(s) destroyed)",
@@ -86,43 +113,62 @@ static int handle_crash(pid_t pid, int status, uint32_t proc)
     return DSM_CRASH_RECLAIMED;
 }
 
+static int check_ready(const char *what)
+{
+    if (!dsm__p.initialised || !dsm__p.supervisor || dsm__p.forked)
+        return dsm__error(DSM_ESTATE, "only a started supervisor can %s", what);
+    return 0;
+}
+
+/*
+ * Handle every registered member that is dead (with pid > 0: only entries
+ * of that pid).  Identities are copied under the lock and checked after
+ * unlocking; each dead one is then handled by index.  Returns the most
+ * severe action, stopping at the first reset (it takes care of the rest).
+ */
+static int handle_dead(pid_t pid, int status)
+{
+    struct dsm_control_member m[64];
+    uint32_t cursor = 0;
+    int n, worst = DSM_CRASH_NONE;
+
+    do {
+        n = dsm__control_members(&dsm__p.ctl, dsm__p.proc, pid, m, (int)DSM_ARRAY_LEN(m),
+                                 &cursor);
+        for (int i = 0; i < n; i++) {
+            int rc;
+
+            if (dsm__procid_alive(&m[i].id))
+                continue; /* this one still runs (a report too early, or a reused pid) */
+            rc = handle_crash(&m[i], status);
+            if (rc < 0 || rc == DSM_CRASH_RESET)
+                return rc;
+            if (rc > worst)
+                worst = rc;
+        }
+    } while (n == (int)DSM_ARRAY_LEN(m));
+    return n < 0 ? n : worst;
+}
+
 int dsm_supervisor_worker_exited(pid_t pid, int wait_status)
 {
-    uint32_t proc;
+    int rc;
 
-    if (!dsm__p.initialised || !dsm__p.supervisor || dsm__p.forked)
-        return dsm__error(DSM_ESTATE, "only a started supervisor can handle worker exits");
-    if (dsm__p.disabled)
+    if ((rc = check_ready("handle worker exits")) < 0)
+        return rc;
+    if (dsm__p.disabled || pid <= 0)
         return DSM_CRASH_NONE;
-    proc = dsm__control_proc_find(&dsm__p.ctl, pid);
-    /* Not registered: it left properly (or never joined).  Registered but alive
-     * with the recorded start time: the worker itself still runs (the
-     * report is early or wrong), so nothing is released. */
-    if (proc == DSM_CONTROL_NONE || proc == dsm__p.proc ||
-        dsm__proc_start_time(pid) == dsm__p.ctl.procs[proc].start_time)
-        return DSM_CRASH_NONE;
-    return handle_crash(pid, wait_status, proc);
+    /* Not registered: it left properly (or never joined). */
+    return handle_dead(pid, wait_status);
 }
 
 int dsm_supervisor_check_workers(void)
 {
-    pid_t pids[64];
-    int n, worst = DSM_CRASH_NONE;
+    int rc;
 
-    if (!dsm__p.initialised || !dsm__p.supervisor || dsm__p.forked)
-        return dsm__error(DSM_ESTATE, "only a started supervisor can check workers");
+    if ((rc = check_ready("check workers")) < 0)
+        return rc;
     if (dsm__p.disabled)
         return DSM_CRASH_NONE;
-    n = dsm__control_dead_procs(&dsm__p.ctl, dsm__p.proc, pids, (int)DSM_ARRAY_LEN(pids));
-    for (int i = 0; i < n; i++) {
-        int rc = dsm_supervisor_worker_exited(pids[i], -1);
-
-        if (rc < 0)
-            return rc;
-        if (rc == DSM_CRASH_RESET)
-            return rc; /* the reset takes care of every other dead worker too */
-        if (rc > worst)
-            worst = rc;
-    }
-    return n < 0 ? n : worst;
+    return handle_dead(0, -1);
 }

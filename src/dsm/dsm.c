@@ -11,11 +11,13 @@
  */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dsm_int.h"
+#include "services.h"
 
 struct dsm_process dsm__p = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -445,4 +447,38 @@ int dsm_cancel_on_detach(dsm_segment *seg, dsm_on_detach_callback fn, void *arg)
         }
     }
     return dsm__error(-ENOENT, "no such on-detach callback is registered");
+}
+
+/* ---- services for the layers above (services.h) ------------------------------ */
+
+static _Atomic uint32_t *critical_word(void)
+{
+    if (!dsm__p.initialised || dsm__p.forked || dsm__p.disabled || dsm__p.ctl.procs == NULL)
+        return NULL;
+    return &dsm__p.ctl.procs[dsm__p.proc].critical;
+}
+
+void dsm__critical_enter(void)
+{
+    _Atomic uint32_t *w = critical_word();
+
+    /* Acquire: no store of the section may be hoisted above the count. */
+    if (w)
+        atomic_fetch_add_explicit(w, 1, memory_order_acquire);
+}
+
+void dsm__critical_leave(void)
+{
+    _Atomic uint32_t *w = critical_word();
+
+    /* Release: every store of the section is done before the count drops. */
+    if (w)
+        atomic_fetch_sub_explicit(w, 1, memory_order_release);
+}
+
+uint32_t dsm__self_index(void)
+{
+    if (!dsm__p.initialised || dsm__p.forked || dsm__p.disabled || dsm__p.ctl.procs == NULL)
+        return UINT32_MAX;
+    return dsm__p.proc;
 }

@@ -210,9 +210,9 @@ static int clean_previous(const char *datadir, dsm_impl_instance *current)
         for (uint32_t i = 0; i < ctl.hdr->nprocs; i++) {
             struct dsm_control_proc *p = &ctl.procs[i];
 
-            if (p->state == DSM_PROC_ACTIVE && p->pid > 0 && p->pid != getpid() &&
-                p->start_time != 0 && dsm__proc_start_time(p->pid) == p->start_time) {
-                int pid = p->pid;
+            if (p->state == DSM_PROC_ACTIVE && p->id.pid != getpid() &&
+                dsm__procid_alive(&p->id)) {
+                int pid = p->id.pid;
 
                 dsm__control_detach(old, &ctl);
                 dsm_impl_instance_close(old);
@@ -247,6 +247,14 @@ sweep:
 
 /* ---- the control segment of this instance ---------------------------------------- */
 
+static int register_self(uint32_t flags)
+{
+    struct dsm__procid id;
+
+    dsm__procid_self(&id);
+    return dsm__control_proc_register(&dsm__p.ctl, &id, flags, &dsm__p.proc);
+}
+
 static int start_control(void)
 {
     struct dsm_state_record rec = {0};
@@ -267,7 +275,7 @@ static int start_control(void)
     rec.size = dsm__p.ctl.map.size;
     rc = dsm__state_write(dsm__p.datadir, &rec);
     if (rc == 0)
-        rc = dsm__control_proc_register(&dsm__p.ctl, getpid(), true, &dsm__p.proc);
+        rc = register_self(DSM_PROC_SUPERVISOR);
     if (rc < 0) {
         dsm_impl_segment c = dsm__p.ctl.map;
 
@@ -439,7 +447,7 @@ int dsm_worker_init_after_fork(void)
     dsm__p.supervisor = false;
     dsm__p.forked = false;
     if (!dsm__p.disabled) {
-        rc = dsm__control_proc_register(&dsm__p.ctl, getpid(), false, &dsm__p.proc);
+        rc = register_self(DSM_PROC_FORKED);
         if (rc < 0) {
             /* Give back what the fork handed us: the mapping, descriptors, memory. */
             dsm__control_detach(dsm__p.inst, &dsm__p.ctl);
@@ -483,7 +491,7 @@ int dsm_worker_attach(const char *datadir)
                                      "segment does not exist)", datadir);
         if (rc < 0)
             goto fail;
-        rc = dsm__control_proc_register(&dsm__p.ctl, getpid(), false, &dsm__p.proc);
+        rc = register_self(DSM_PROC_EXECED);
         if (rc < 0) {
             dsm__control_detach(dsm__p.inst, &dsm__p.ctl);
             goto fail;

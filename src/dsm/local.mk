@@ -2,6 +2,7 @@
 dynshminclude_HEADERS += include/dynshm/dsm.h
 libdynshm_core_la_SOURCES += \
 	src/dsm/dsm_int.h \
+	src/dsm/services.h \
 	src/dsm/dsm.c \
 	src/dsm/resowner.c \
 	src/dsm/lifecycle.c \

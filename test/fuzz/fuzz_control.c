@@ -93,8 +93,8 @@ static void walk(const struct dsm_control *ctl)
     }
     for (uint32_t i = 0; i < h->nprocs; i++) {
         const struct dsm_control_proc *p = &ctl->procs[i];
-        volatile int32_t pid = p->pid;
-        volatile uint64_t start = p->start_time;
+        volatile int32_t pid = p->id.pid;
+        volatile uint64_t start = p->id.start_time;
 
         (void)pid, (void)start;
     }

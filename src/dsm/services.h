@@ -1,0 +1,44 @@
+/*
+ * services.h - what the dsm layer offers the shared-data layers above it
+ * (areas, locks, queues, hash tables, the registry); never installed.
+ *
+ * Those layers keep their state inside segments and need three things
+ * from the process lifecycle that only this layer knows: who this process
+ * is (to record holders and peers in shared memory), whether a recorded
+ * process still runs, and a way to say "I am changing shared data now" so
+ * that a death in the middle escalates the supervisor's crash action.
+ */
+#ifndef DYNSHM_DSM_SERVICES_H
+#define DYNSHM_DSM_SERVICES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/procid.h"
+
+/*
+ * Critical sections of shared data.  Between enter and leave, a death of
+ * this process (SIGKILL included) may leave a structure in shared memory
+ * half updated; the supervisor then answers the crash with a reset whatever
+ * dsm_crash_policy says (the crash hook may still decide otherwise; it can
+ * ask dsm_crash_critical()).  Nesting and threads are fine: it is a count
+ * in this process's entry of the control table.  Cost: one uncontended
+ * atomic add on a cache line no other process writes.  Outside an
+ * initialised process both are no-ops.
+ */
+void dsm__critical_enter(void);
+void dsm__critical_leave(void);
+
+/* This process's identity (pid + start time), for records in shared memory. */
+static inline void dsm__self_identity(struct dsm__procid *out)
+{
+    dsm__procid_self(out);
+}
+
+/*
+ * This process's index in the control table (a small dense number, stable
+ * while it stays registered), or UINT32_MAX if it is not registered.
+ */
+uint32_t dsm__self_index(void);
+
+#endif /* DYNSHM_DSM_SERVICES_H */
