@@ -14,6 +14,7 @@ dist_man3_MANS = \
 	doc/man3/dsm_detach_all.3 \
 	doc/man3/dsm_errmsg.3 \
 	doc/man3/dsm_find_mapping.3 \
+	doc/man3/dsm_gc.3 \
 	doc/man3/dsm_handle_format.3 \
 	doc/man3/dsm_handle_parse.3 \
 	doc/man3/dsm_impl_attach.3 \
@@ -29,6 +30,14 @@ dist_man3_MANS = \
 	doc/man3/dsm_impl_type_available.3 \
 	doc/man3/dsm_impl_type_from_name.3 \
 	doc/man3/dsm_impl_type_name.3 \
+	doc/man3/dsm_inspect_close.3 \
+	doc/man3/dsm_inspect_instance.3 \
+	doc/man3/dsm_inspect_nprocesses.3 \
+	doc/man3/dsm_inspect_nsegments.3 \
+	doc/man3/dsm_inspect_open.3 \
+	doc/man3/dsm_inspect_process.3 \
+	doc/man3/dsm_inspect_segment.3 \
+	doc/man3/dsm_inspect_segment_holders.3 \
 	doc/man3/dsm_on_detach.3 \
 	doc/man3/dsm_pin_mapping.3 \
 	doc/man3/dsm_pin_segment.3 \

@@ -335,7 +335,7 @@ START_TEST(test_bad_state_files)
         write_file(v.dir, DSM_STATE_FILE, bad[i]);
         log_capture_start();
         ck_assert_msg(sv_restart(&v, NULL) == 0, "%s", dsm_errmsg());
-        ck_assert_int_eq(log_count("not trusting it"), 1);
+        ck_assert_int_eq(log_count("not trusting the state file"), 1);
         ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
     }
     /* A well-formed state file of another data directory (copied here). */
@@ -350,7 +350,7 @@ START_TEST(test_bad_state_files)
     ck_assert_int_eq(symlink("/etc/passwd", path), 0);
     log_capture_start();
     ck_assert_int_eq(sv_restart(&v, NULL), 0);
-    ck_assert_int_eq(log_count("not trusting it"), 1);
+    ck_assert_int_eq(log_count("not trusting the state file"), 1);
     ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
     ck_assert_int_eq(sv_objects(&v), 0);
 }

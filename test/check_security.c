@@ -124,7 +124,8 @@ static int other_user(void *arg)
 
     if (become(OTHER_UID) != 0)
         return 1;
-    if (dsm_worker_attach(t->v.dir) != -EACCES) /* the state file is not readable */
+    /* The data directory is another user's: refused before anything is read. */
+    if (dsm_worker_attach(t->v.dir) != DSM_EFOREIGN)
         return 2;
     if (t->v.type == DSM_IMPL_MMAP) {
         /* The data directory is closed: no instance, no directory, no file. */

@@ -491,7 +491,7 @@ EOF
     grep -q "removed the previous control segment" "$T/removed"
     expect "$b: the start-up log reports the old control segment removed" "$?" 0
     expect_match "$b: ... and the leftover segments removed" "$(cat "$T/removed")" \
-        "removed (leftover )?shared memory segment"
+        "removed [0-9]+ shared memory object\(s\) left by a previous instance"
     expect "$b: after the restart only the new control segment exists" \
         "$(count_objects "$b" "$D" "$inst")" 1
     out=$(timeout 10 "$DEMO" read -D "$D" "$hK" 2>&1)

@@ -479,7 +479,7 @@ backend_checks() {
             "^1: dsmctl: the control segment of \".*\" is not valid: .*bad header checksum"
         ctl -D "$D" gc --dry-run
         expect_match "$b: gc --dry-run falls back to the name-prefix sweep and says so" "$rc: $out" \
-            '^0: .*not trusting the control segment.*falling back to the name-prefix sweep'
+            '^0: .*not trusting the previous control segment.*falling back to the name-prefix sweep'
         printf '%s\n' "$out" | report_names >"$T/dry"
         expect_same "$b: ... and lists exactly the leftovers" "$T/dry" "$T/left"
         ctl -D "$D" gc

@@ -76,7 +76,7 @@ static pid_t dead_pid(void)
     return p;
 }
 
-static const struct dsm_inspect_segment *find(const struct dsm_inspect *s, dsm_handle h)
+static const struct dsm__snap_segment *find(const struct dsm__snapshot *s, dsm_handle h)
 {
     for (uint32_t i = 0; i < s->nsegs; i++)
         if (s->segs[i].handle == h)
@@ -84,7 +84,7 @@ static const struct dsm_inspect_segment *find(const struct dsm_inspect *s, dsm_h
     return NULL;
 }
 
-static int holders_are(const struct dsm_inspect *s, const struct dsm_inspect_segment *g,
+static int holders_are(const struct dsm__snapshot *s, const struct dsm__snap_segment *g,
                        pid_t a, pid_t b)
 {
     uint32_t want = (a != 0) + (b != 0);
@@ -104,15 +104,15 @@ static int table_checks(const char *dir)
 {
     dsm_impl_instance *inst;
     struct dsm_control ctl;
-    struct dsm_inspect snap;
+    struct dsm__snapshot snap;
     dsm_impl_segment real;
     dsm_handle ha, hb, hc;
     uint32_t me, ghost, sa, sb, sc, ra, rb, rc_, rg, tmp;
     pid_t gpid = dead_pid();
-    const struct dsm_inspect_segment *g;
+    const struct dsm__snap_segment *g;
 
     if (dsm_impl_instance_open(dsm_impl_default_type(), dir, &inst) < 0 ||
-        dsm__control_create(inst, 64, 8, 256, &ctl) < 0) {
+        dsm__control_create(inst, ((dsm_handle)getpid() << 20) | 0xc0ffee, 64, 8, 256, &ctl) < 0) {
         fprintf(stderr, "dsmctl_unit: %s\n", dsm_errmsg());
         return 99;
     }
@@ -123,7 +123,7 @@ static int table_checks(const char *dir)
     dsm__control_proc_register(&ctl, &ghost_id, DSM_PROC_FORKED, &ghost);
     /* A: created by me, attached by the ghost, pinned: 2 holders, refcnt 3. */
     dsm__control_slot_reserve(&ctl, me, &ha, &sa, &ra);
-    dsm__control_slot_publish(&ctl, sa, 100, -1);
+    dsm__control_slot_publish(&ctl, sa, ra, 100, -1);
     dsm_impl_segment tmpseg;
     dsm__control_ref_acquire(&ctl, ghost, ha, &tmp, &rg, &tmpseg);
     dsm__control_pin(&ctl, sa, ha);
@@ -131,13 +131,13 @@ static int table_checks(const char *dir)
     dsm__control_slot_reserve(&ctl, ghost, &hb, &sb, &rb);
     /* C: created by me, last reference dropped: DYING, my ref is the claim. */
     dsm__control_slot_reserve(&ctl, me, &hc, &sc, &rc_);
-    dsm__control_slot_publish(&ctl, sc, 7, -1);
+    dsm__control_slot_publish(&ctl, sc, rc_, 7, -1);
     check(dsm__control_ref_release(&ctl, sc, rc_) == 1, "setup: C's last reference makes it DYING");
     /* A slot whose handle does not encode its index: garbage, never listed. */
     ctl.slots[40].state = DSM_SLOT_LIVE;
     ctl.slots[40].handle = ((dsm_handle)0x1234 << 32) | 41;
 
-    check(dsm__inspect_snapshot(&ctl, &snap) == 0, "snapshot succeeds");
+    check(dsm__inspect_snapshot(&ctl, &snap, -1) == 0, "snapshot succeeds");
     check(snap.nsegs == 3, "snapshot: three segments (the lying slot is left out)");
     g = find(&snap, ha);
     check(g && g->state == DSM_SLOT_LIVE && g->refcnt == 3 && g->pinned && g->size == 100,

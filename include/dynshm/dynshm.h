@@ -8,5 +8,6 @@
 #include <dynshm/dsm_impl.h>
 #include <dynshm/settings.h>
 #include <dynshm/dsm.h>
+#include <dynshm/inspect.h>
 
 #endif /* DYNSHM_DYNSHM_H */

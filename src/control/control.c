@@ -43,6 +43,16 @@ uint64_t dsm__control_checksum(const struct dsm_control_header *h)
     return dsm__fnv1a64(h, offsetof(struct dsm_control_header, checksum));
 }
 
+/* The checksum the header will have once `magic` is stored (it is stored last). */
+static uint64_t dsm__control_checksum_with(const struct dsm_control_header *h, uint64_t magic)
+{
+    struct dsm_control_header copy;
+
+    memcpy(&copy, h, offsetof(struct dsm_control_header, checksum));
+    copy.magic = magic;
+    return dsm__control_checksum(&copy);
+}
+
 void dsm__control_bind(struct dsm_control *ctl, void *addr, size_t size)
 {
     char *base = addr;
@@ -130,13 +140,12 @@ static int init_lock(pthread_mutex_t *m)
     return rc;
 }
 
-int dsm__control_create(dsm_impl_instance *inst, uint32_t nslots, uint32_t nprocs,
-                        uint32_t nrefs, struct dsm_control *ctl)
+int dsm__control_create(dsm_impl_instance *inst, dsm_handle handle, uint32_t nslots,
+                        uint32_t nprocs, uint32_t nrefs, struct dsm_control *ctl)
 {
     size_t size = dsm__control_size(nslots, nprocs, nrefs);
     struct dsm_control_header *h;
     struct timeval tv;
-    dsm_handle handle;
     int rc;
 
     memset(ctl, 0, sizeof(*ctl));
@@ -144,22 +153,11 @@ int dsm__control_create(dsm_impl_instance *inst, uint32_t nslots, uint32_t nproc
         return dsm__error(-EINVAL, "invalid control segment capacity: %u slots, %u processes, "
                                    "%u references", (unsigned)nslots, (unsigned)nprocs,
                           (unsigned)nrefs);
-    /* 64 random bits per try: more than a few collisions means a squatter. */
-    for (int tries = 0;; tries++) {
-        if ((rc = dsm__random_bytes(&handle, sizeof(handle))) < 0)
-            return rc;
-        rc = handle ? dsm_impl_create(inst, handle, size, &ctl->map) : -EEXIST;
-        if (rc != -EEXIST)
-            break;
-        if (tries == 64)
-            return dsm__error(-EEXIST, "could not find a free name for the control segment "
-                                       "after %d tries", tries);
-    }
+    rc = dsm_impl_create(inst, handle, size, &ctl->map);
     if (rc < 0)
-        return rc;
+        return rc; /* -EEXIST silently: the caller records another handle and retries */
 
     h = ctl->map.address;
-    h->magic = DSM_CONTROL_MAGIC;
     h->version = DSM_CONTROL_VERSION;
     h->backend = (uint32_t)dsm_impl_instance_type(inst);
     sscanf(dsm_impl_instance_id(inst), "%16llx", (unsigned long long *)&h->instance_id);
@@ -171,7 +169,6 @@ int dsm__control_create(dsm_impl_instance *inst, uint32_t nslots, uint32_t nproc
     h->nprocs = nprocs;
     h->nrefs = nrefs;
     h->supervisor_pid = (int32_t)getpid();
-    h->checksum = dsm__control_checksum(h);
     dsm__control_bind(ctl, h, size);
     init_tables(ctl);
     rc = init_lock(&h->lock);
@@ -180,7 +177,21 @@ int dsm__control_create(dsm_impl_instance *inst, uint32_t nslots, uint32_t nproc
         dsm_impl_destroy(inst, &ctl->map);
         return dsm__error(-rc, "could not initialise the control segment lock: %m");
     }
+    /*
+     * The magic last: a segment killed before this point is all zeros where
+     * the magic goes, which start-up cleanup recognises as "created under
+     * the state file's record but never initialised" and removes.
+     */
+    h->checksum = dsm__control_checksum_with(h, DSM_CONTROL_MAGIC);
+    DSM_CTL_STORE_LAST(h->magic, DSM_CONTROL_MAGIC);
     return 0;
+}
+
+bool dsm__control_uninitialised(const void *addr, size_t size)
+{
+    const struct dsm_control_header *h = addr;
+
+    return addr != NULL && size >= sizeof(h->magic) && h->magic == 0;
 }
 
 int dsm__control_attach(dsm_impl_instance *inst, dsm_handle handle, struct dsm_control *ctl)
@@ -193,6 +204,14 @@ int dsm__control_attach(dsm_impl_instance *inst, dsm_handle handle, struct dsm_c
     if (rc < 0)
         return rc;
     sscanf(dsm_impl_instance_id(inst), "%16llx", (unsigned long long *)&id);
+    if (dsm__control_uninitialised(ctl->map.address, ctl->map.size)) {
+        char hb[DSM_HANDLE_STRLEN];
+
+        dsm_impl_detach(inst, &ctl->map);
+        return dsm__error(-ENODATA, "control segment %s was created but never initialised "
+                                    "(its creator died, or is still starting)",
+                          dsm_handle_format(handle, hb));
+    }
     rc = dsm__control_validate(ctl->map.address, ctl->map.size, id, handle);
     if (rc < 0) {
         char msg[512];
@@ -224,7 +243,16 @@ void dsm__control_detach(dsm_impl_instance *inst, struct dsm_control *ctl)
  */
 #define DSM_LOCK_SLICE_NS (20 * 1000 * 1000)
 
-static int lock_sliced(pthread_mutex_t *m)
+static int64_t now_ns(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Wait in slices until the lock is had, or until `deadline` (monotonic ns; -1: never). */
+static int lock_sliced(pthread_mutex_t *m, int64_t deadline)
 {
     for (;;) {
         struct timespec t;
@@ -239,21 +267,35 @@ static int lock_sliced(pthread_mutex_t *m)
         rc = pthread_mutex_timedlock(m, &t);
         if (rc != ETIMEDOUT)
             return rc;
+        if (deadline >= 0 && now_ns() >= deadline)
+            return ETIMEDOUT;
     }
 }
+
+void (*dsm__control_step_hook)(void);
 
 /*
  * A repair found while locking is reported after unlocking: the log hook is
  * application code and may call dynshm, which would deadlock on our lock.
  */
 static _Thread_local uint64_t pending_repair_report = UINT64_MAX;
+static _Thread_local bool pending_corrupt_report;
 
 int dsm__control_lock(struct dsm_control *ctl)
+{
+    return dsm__control_lock_timed(ctl, -1);
+}
+
+int dsm__control_lock_timed(struct dsm_control *ctl, int timeout_ms)
 {
     int rc = pthread_mutex_trylock(&ctl->hdr->lock);
 
     if (rc == EBUSY)
-        rc = lock_sliced(&ctl->hdr->lock);
+        rc = lock_sliced(&ctl->hdr->lock,
+                         timeout_ms < 0 ? -1 : now_ns() + (int64_t)timeout_ms * 1000000);
+    if (rc == ETIMEDOUT)
+        return dsm__error(-ETIMEDOUT, "timed out after %d ms waiting for the dynamic shared "
+                                      "memory control lock (a process holds it)", timeout_ms);
 
     if (rc == EOWNERDEAD) {
         uint64_t fixes = dsm__control_repair(ctl);
@@ -274,6 +316,7 @@ int dsm__control_lock(struct dsm_control *ctl)
 void dsm__control_unlock(struct dsm_control *ctl)
 {
     uint64_t fixes = pending_repair_report;
+    bool corrupt = pending_corrupt_report;
 
     pthread_mutex_unlock(&ctl->hdr->lock);
     if (fixes != UINT64_MAX) {
@@ -282,17 +325,54 @@ void dsm__control_unlock(struct dsm_control *ctl)
                  "recovered the dynamic shared memory control lock from a process that died "
                  "holding it; table checked, %llu repair(s)", (unsigned long long)fixes);
     }
+    if (corrupt) {
+        pending_corrupt_report = false;
+        dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
+    }
 }
 
-/* Rebuild the free lists, per-process lists and counts from slot states and refs. */
+int dsm__control_corrupt(struct dsm_control *ctl, const char *what, uint32_t index, uint32_t n)
+{
+    ctl->hdr->corruptions++;
+    dsm__control_repair(ctl);
+    pending_corrupt_report = true;
+    return dsm__error(DSM_ECORRUPT, "the dynamic shared memory control segment is corrupt: %s "
+                                    "names entry %u of %u; the table was rebuilt from its "
+                                    "entries", what, (unsigned)index, (unsigned)n);
+}
+
+/* Put ref i at the head of process proc's list (repair, lock held). */
+static void link_ref(struct dsm_control *ctl, uint32_t i, uint32_t proc)
+{
+    struct dsm_control_proc *p = &ctl->procs[proc];
+
+    ctl->refs[i].proc = proc;
+    ctl->refs[i].prev = DSM_CONTROL_NONE;
+    ctl->refs[i].next = p->ref_head;
+    if (p->ref_head != DSM_CONTROL_NONE)
+        ctl->refs[p->ref_head].prev = i;
+    p->ref_head = i;
+    p->nrefs++;
+    ctl->hdr->refs_used++;
+}
+
+/*
+ * Rebuild every derived field from the primary facts: process states, slot
+ * states (and pins), and which slot and process each ref names.  Then close
+ * what nobody would finish (control.h's closure rule): a slot that is not
+ * FREE, has no ref and is not a pinned LIVE segment is an orphan; it turns
+ * DYING, and its claim goes to the supervisor's entry if there is one.
+ * Bounded by the table's size whatever the entries say.
+ */
 uint64_t dsm__control_repair(struct dsm_control *ctl)
 {
     struct dsm_control_header *h = ctl->hdr;
-    uint32_t *counts;
+    uint32_t *counts, supervisor = DSM_CONTROL_NONE;
     uint64_t fixes = 0;
 
     h->slot_free = h->proc_free = h->ref_free = DSM_CONTROL_NONE;
     h->slots_used = h->procs_used = h->refs_used = 0;
+    h->orphans = 0;
 
     for (uint32_t i = h->nprocs; i-- > 0;) {
         struct dsm_control_proc *p = &ctl->procs[i];
@@ -304,6 +384,8 @@ uint64_t dsm__control_repair(struct dsm_control *ctl)
             h->proc_free = i;
         } else {
             h->procs_used++;
+            if ((p->flags & DSM_PROC_SUPERVISOR) && supervisor == DSM_CONTROL_NONE)
+                supervisor = i;
         }
         p->ref_head = DSM_CONTROL_NONE;
         p->nrefs = 0;
@@ -317,6 +399,7 @@ uint64_t dsm__control_repair(struct dsm_control *ctl)
             fixes++;
         }
         if (s->state == DSM_SLOT_FREE) {
+            s->flags = 0;
             s->next_free = h->slot_free;
             h->slot_free = i;
         } else {
@@ -341,16 +424,37 @@ uint64_t dsm__control_repair(struct dsm_control *ctl)
             h->ref_free = i;
             continue;
         }
-        dsm__control_link_ref(ctl, i, r->proc);
+        link_ref(ctl, i, r->proc);
         if (counts)
             counts[r->slot]++;
     }
     for (uint32_t i = 0; counts && i < h->nslots; i++) {
         struct dsm_control_slot *s = &ctl->slots[i];
-        uint32_t want = s->state == DSM_SLOT_LIVE ? counts[i] + (s->pinned ? 1 : 0) : 0;
+        uint32_t want;
 
+        if (s->state == DSM_SLOT_FREE)
+            continue;
         if (s->state != DSM_SLOT_LIVE)
-            s->pinned = s->pinned && s->state != DSM_SLOT_FREE;
+            s->pinned = 0; /* only a live segment is pinned */
+        if (counts[i] == 0 && !(s->state == DSM_SLOT_LIVE && s->pinned)) {
+            uint32_t claim = h->ref_free;
+
+            /* Nobody answers for it: make it an orphan the supervisor finishes. */
+            if (s->state != DSM_SLOT_DYING || !(s->flags & DSM_SLOT_ORPHAN))
+                fixes++; /* (an orphan left unadopted before is not a new finding) */
+            s->state = DSM_SLOT_DYING;
+            s->flags |= DSM_SLOT_ORPHAN;
+            if (supervisor != DSM_CONTROL_NONE && claim != DSM_CONTROL_NONE) {
+                h->ref_free = ctl->refs[claim].next;
+                link_ref(ctl, claim, supervisor);
+                ctl->refs[claim].slot = i;
+                counts[i] = 1;
+                fixes++;
+            }
+        }
+        if (s->flags & DSM_SLOT_ORPHAN)
+            h->orphans++;
+        want = s->state == DSM_SLOT_LIVE ? counts[i] + (s->pinned ? 1 : 0) : 0;
         if (s->refcnt != want) {
             s->refcnt = want;
             fixes++;
@@ -372,56 +476,97 @@ void dsm__control_slot_segment(const struct dsm_control *ctl, uint32_t slot,
     seg->os_id = s->state == DSM_SLOT_CREATING ? -1 : s->os_id;
 }
 
-int dsm__control_destroy_all(dsm_impl_instance *inst, struct dsm_control *ctl)
+/*
+ * One batch of destroy_all: up to DESTROY_BATCH slots from *cursor on,
+ * marked DYING under the lock (they stay listed) and described in victims.
+ */
+#define DESTROY_BATCH 256
+
+static uint32_t mark_batch(struct dsm_control *ctl, uint32_t *cursor, dsm_impl_segment *victims,
+                           uint32_t *slots)
 {
     struct dsm_control_header *h = ctl->hdr;
-    dsm_impl_segment *victims;
-    uint32_t n = 0, live = 0;
-    int destroyed = 0;
+    uint32_t n = 0;
 
-    /*
-     * Take the list under the lock (repairing it if a holder died), mark it
-     * all free, and do the slow part -- system calls and log messages --
-     * after unlocking.  Only cleanup paths call this, when no worker runs.
-     */
-    if (dsm__control_lock(ctl) < 0)
-        dsm__log(DSM_LOG_WARNING, "%s; reading the table without it", dsm_errmsg());
-    /* Count rather than trust slots_used: this table may come from a crash. */
-    for (uint32_t i = 0; i < h->nslots; i++)
-        live += ctl->slots[i].state != DSM_SLOT_FREE;
-    victims = calloc(live ? live : 1, sizeof(*victims));
-    for (uint32_t i = 0; i < h->nslots; i++) {
-        struct dsm_control_slot *s = &ctl->slots[i];
+    for (; *cursor < h->nslots && n < DESTROY_BATCH; (*cursor)++) {
+        struct dsm_control_slot *s = &ctl->slots[*cursor];
 
         if (s->state == DSM_SLOT_FREE || s->state > DSM_SLOT_DYING)
             continue;
-        if ((uint32_t)s->handle != i) /* a handle always encodes its slot */
+        if ((uint32_t)s->handle != *cursor) /* a handle always encodes its slot */
             continue; /* nothing is destroyed on the word of an inconsistent entry */
-        if (victims)
-            dsm__control_slot_segment(ctl, i, &victims[n++]);
-        s->state = DSM_SLOT_FREE;
+        dsm__control_slot_segment(ctl, *cursor, &victims[n]);
+        slots[n++] = *cursor;
         s->refcnt = 0;
         s->pinned = 0;
+        DSM_CTL_STORE_LAST(s->state, (uint8_t)DSM_SLOT_DYING);
     }
-    dsm__control_repair(ctl); /* the lists now match an empty table */
-    dsm__control_unlock(ctl);
+    return n;
+}
 
-    for (uint32_t i = 0; i < n; i++) {
-        char name[DSM_IMPL_NAME_MAX];
-        int rc;
+int dsm__control_destroy_all(dsm_impl_instance *inst, struct dsm_control *ctl,
+                             void (*report)(const char *name, void *arg), void *arg,
+                             unsigned *left)
+{
+    dsm_impl_segment victims[DESTROY_BATCH];
+    uint32_t slots[DESTROY_BATCH], cursor = 0;
+    unsigned kept = 0;
+    int destroyed = 0;
 
-        dsm_impl_segment_name(inst, victims[i].handle, name, sizeof(name));
-        rc = dsm_impl_destroy(inst, &victims[i]);
-        if (rc == 0) {
-            destroyed++;
-            dsm__log(DSM_LOG_INFO, "removed shared memory segment \"%s\"", name);
-        } else if (rc != -ENOENT) {
-            dsm__log(DSM_LOG_WARNING, "left shared memory segment \"%s\" in place: %s", name,
-                     dsm_errmsg());
+    /*
+     * Only cleanup paths call this, when no worker runs.  Each batch is
+     * marked under the lock, destroyed after unlocking (system calls and
+     * messages never run under it), and freed under the lock again only
+     * for the objects that are gone.  If the lock cannot be had (it is not
+     * recoverable), the table is read and written without it: nobody else
+     * uses it now, and the lock is then never unlocked by us.
+     */
+    for (;;) {
+        bool locked = dsm__control_lock(ctl) == 0;
+        uint32_t n;
+        bool gone[DESTROY_BATCH];
+
+        if (!locked)
+            dsm__log(DSM_LOG_WARNING, "%s; cleaning the table without it", dsm_errmsg());
+        n = mark_batch(ctl, &cursor, victims, slots);
+        if (locked)
+            dsm__control_unlock(ctl);
+        if (n == 0)
+            break;
+        for (uint32_t i = 0; i < n; i++) {
+            char name[DSM_IMPL_NAME_MAX];
+            int rc = dsm_impl_destroy(inst, &victims[i]);
+
+            gone[i] = rc == 0 || rc == -ENOENT;
+            dsm_impl_segment_name(inst, victims[i].handle, name, sizeof(name));
+            if (rc == 0) {
+                destroyed++;
+                dsm__log(DSM_LOG_DEBUG, "removed shared memory segment \"%s\"", name);
+                if (report)
+                    report(name, arg);
+            } else if (!gone[i]) {
+                kept++;
+                dsm__log(DSM_LOG_WARNING, "left shared memory segment \"%s\" in place: %s",
+                         name, dsm_errmsg());
+            }
         }
+        locked = dsm__control_lock(ctl) == 0;
+        for (uint32_t i = 0; i < n; i++) {
+            struct dsm_control_slot *s = &ctl->slots[slots[i]];
+
+            if (!gone[i] || s->state != DSM_SLOT_DYING)
+                continue;
+            DSM_CTL_STORE_FIRST(s->state, (uint8_t)DSM_SLOT_FREE);
+            DSM_CTL_STEP();
+            if (victims[i].size)
+                ctl->hdr->destroys++;
+        }
+        /* Refs naming freed slots, free lists, counts: all derived. */
+        dsm__control_repair(ctl);
+        if (locked)
+            dsm__control_unlock(ctl);
     }
-    if (victims == NULL && live > 0)
-        dsm__log(DSM_LOG_WARNING, "out of memory: the segments of this table were not removed");
-    free(victims);
+    if (left)
+        *left = kept;
     return destroyed;
 }

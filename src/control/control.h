@@ -2,13 +2,14 @@
  * control.h - the control segment: the shared table of every live segment.
  *
  * The supervisor creates it before any worker, through the same backend as
- * the segments it tracks, and records its handle in the state file so the
- * next supervisor can find it after a kill -9.  It holds no pointers (each
- * process maps it at its own address): lists are chains of 32-bit indexes.
+ * the segments it tracks, and records its handle in the state file before
+ * creating it, so the next supervisor can find it after a kill -9 at any
+ * moment.  It holds no pointers (each process maps it at its own address):
+ * lists are chains of 32-bit indexes.
  *
  * Layout: header | slots[nslots] | procs[nprocs] | refs[nrefs]
  *   slot  one segment: handle, size, OS id, reference count, pin, state
- *   proc  one process using the facility: pid + start time, its ref list
+ *   proc  one process using the facility: its identity, its ref list
  *   ref   one reference a process holds: a mapping, or a claim to finish
  *         destroying a segment whose count reached zero
  *
@@ -18,22 +19,55 @@
  *   CREATING  reserved by a creator that holds a ref; the OS object may or
  *             may not exist yet (cleanup destroys it if it does)
  *   LIVE      exists; refcnt = number of mapping refs + (pinned ? 1 : 0)
- *   DYING     refcnt reached 0; exactly one ref names it: the process that
- *             is destroying the OS object, after which the slot is FREE
+ *   DYING     refcnt reached 0; one ref names it: the claim of the process
+ *             destroying the OS object, after which the slot is FREE
+ *
+ * Who finishes each state, whatever crashed (the closure rule; the unit
+ * suite test/check_control.c kills at every store and checks it):
+ *   CREATING, ref of a live process   the creator publishes or abandons it
+ *   LIVE with refs / pinned           holders detach; unpin; shut-down
+ *   DYING, claim of a live process    that process frees the slot
+ *   any state, ref of a dead process  the supervisor's reclaim (or reset)
+ *   not FREE, no ref, not pinned      an orphan: repair turns it DYING and
+ *                                     gives its claim to the supervisor
+ *                                     (flag ORPHAN), which finishes it in
+ *                                     dsm_supervisor_check_workers(); with
+ *                                     no supervisor, the next destroy-all
+ *   the whole table                   shut-down, crash reset and start-up
+ *                                     destroy every non-FREE slot, freeing
+ *                                     each only after its object is gone,
+ *                                     so a killed pass is finished by the
+ *                                     next one (dsm__control_destroy_all)
  *
  * Every operation takes the lock once and touches O(1) entries: the handle
  * encodes its slot index (low 32 bits) next to 32 random bits, so lookup is
  * an index plus a comparison, and free slots, procs and refs are stacks.
+ * Every index read from the table is bound-checked before it is followed;
+ * a bad one fails the operation with DSM_ECORRUPT and the table is rebuilt
+ * from its primary facts (a same-user scribble is an error, not a crash).
  *
  * The lock is a process-shared robust mutex.  If its holder dies, the next
  * locker gets it with EOWNERDEAD and runs dsm__control_repair(), which
  * rebuilds everything derived (free lists, per-process lists, counts) from
  * the primary facts (slot states, ref entries) before anyone continues.
+ *
+ * Crash ordering.  Repair reads what a process left when it died between
+ * two stores.  The primary facts are therefore written in a fixed order:
+ * a ref's `slot` (what makes it count) last on allocation and first on
+ * release; a slot's `state` last when it becomes CREATING, LIVE or DYING,
+ * and first when it becomes FREE.  C does not order plain stores, so those
+ * writes go through DSM_CTL_STORE_LAST / DSM_CTL_STORE_FIRST below.  Between
+ * live processes the lock orders everything; the macros matter only for a
+ * writer that dies mid-section, where only the compiler could reorder (a
+ * killed process stops at an instruction boundary, and the kernel's
+ * robust-futex handling at its exit is ordered after its stores and before
+ * the next locker's acquire).
  */
 #ifndef DYNSHM_CONTROL_H
 #define DYNSHM_CONTROL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -43,7 +77,7 @@
 #include "../common/procid.h"
 
 #define DSM_CONTROL_MAGIC UINT64_C(0x4c5254434d485344) /* "DSHMCTRL" little-endian */
-#define DSM_CONTROL_VERSION 1
+#define DSM_CONTROL_VERSION 2
 #define DSM_CONTROL_NONE UINT32_MAX /* end of an index chain */
 
 /* Upper bounds that keep every size computation far from overflow. */
@@ -54,16 +88,20 @@
 enum dsm_slot_state { DSM_SLOT_FREE = 0, DSM_SLOT_CREATING = 1, DSM_SLOT_LIVE = 2, DSM_SLOT_DYING = 3 };
 enum dsm_proc_state { DSM_PROC_FREE = 0, DSM_PROC_ACTIVE = 1 };
 
-struct dsm_control_slot { /* 40 bytes */
+/* slot flags */
+#define DSM_SLOT_ORPHAN 0x1u /* adopted by repair: the supervisor holds its claim */
+
+struct dsm_control_slot { /* 48 bytes */
     uint64_t handle;
     uint64_t size;
     int64_t os_id;     /* sysv shmid, else -1 */
     uint32_t refcnt;
-    uint8_t state;     /* enum dsm_slot_state */
+    uint8_t state;     /* enum dsm_slot_state: written by the STORE macros */
     uint8_t pinned;
-    uint16_t reserved;
+    uint16_t flags;    /* DSM_SLOT_* */
     uint32_t next_free;
     uint32_t created;  /* seconds since the epoch, for operators */
+    uint64_t reserved;
 };
 
 /* flags of a process entry */
@@ -95,7 +133,7 @@ struct dsm_control_proc {
 };
 
 struct dsm_control_ref { /* 16 bytes; slot == NONE when free */
-    uint32_t slot;
+    uint32_t slot;     /* written by the STORE macros */
     uint32_t proc;
     uint32_t next;     /* in the proc's list, or in the free list */
     uint32_t prev;
@@ -118,8 +156,32 @@ struct dsm_control_header {
     uint32_t slots_used, procs_used, refs_used;
     uint64_t repairs;          /* times the table was repaired after a holder died */
     uint64_t creates, destroys;
+    uint32_t orphans;          /* slots flagged ORPHAN: the supervisor must finish them */
+    uint32_t reserved32;
+    uint64_t corruptions;      /* bad indexes found (and the table rebuilt) */
     pthread_mutex_t lock;
 } __attribute__((aligned(64)));
+
+/* See "Crash ordering" above. */
+#define DSM_CTL_STORE_LAST(lv, v) __atomic_store_n(&(lv), (v), __ATOMIC_RELEASE)
+#define DSM_CTL_STORE_FIRST(lv, v)                                                            \
+    do {                                                                                      \
+        __atomic_store_n(&(lv), (v), __ATOMIC_RELAXED);                                      \
+        atomic_signal_fence(memory_order_seq_cst);                                            \
+    } while (0)
+#define DSM_CTL_LOAD(lv) __atomic_load_n(&(lv), __ATOMIC_ACQUIRE)
+
+/*
+ * A test hook between the stores of every table operation (NULL, one
+ * predictable branch, in production): test/check_control.c makes it kill
+ * the process at the Nth step and checks what repair leaves.
+ */
+extern void (*dsm__control_step_hook)(void);
+#define DSM_CTL_STEP()                                                                        \
+    do {                                                                                      \
+        if (__builtin_expect(dsm__control_step_hook != NULL, 0))                             \
+            dsm__control_step_hook();                                                         \
+    } while (0)
 
 /* A process's view of a mapped control segment. */
 struct dsm_control {
@@ -130,33 +192,26 @@ struct dsm_control {
     dsm_impl_segment map;
 };
 
-/* Put ref i at the head of process proc's list (lock held). */
-static inline void dsm__control_link_ref(struct dsm_control *ctl, uint32_t i, uint32_t proc)
-{
-    struct dsm_control_proc *p = &ctl->procs[proc];
-
-    ctl->refs[i].proc = proc;
-    ctl->refs[i].prev = DSM_CONTROL_NONE;
-    ctl->refs[i].next = p->ref_head;
-    if (p->ref_head != DSM_CONTROL_NONE)
-        ctl->refs[p->ref_head].prev = i;
-    p->ref_head = i;
-    p->nrefs++;
-    ctl->hdr->refs_used++;
-}
-
 /* The header checksum: FNV-1a over the fields written once at creation. */
 uint64_t dsm__control_checksum(const struct dsm_control_header *h);
 
 /* Bytes needed for a table of this capacity (0 if a count is out of range). */
 size_t dsm__control_size(uint32_t nslots, uint32_t nprocs, uint32_t nrefs);
 
-/* Create a fresh control segment with a random handle and initialise it. */
-int dsm__control_create(dsm_impl_instance *inst, uint32_t nslots, uint32_t nprocs,
-                        uint32_t nrefs, struct dsm_control *ctl);
+/*
+ * Create the control segment under `handle` (recorded in the state file
+ * beforehand, so a kill at any point leaves it findable) and initialise
+ * it, the magic number last.  -EEXIST, silently, if the name is taken.
+ */
+int dsm__control_create(dsm_impl_instance *inst, dsm_handle handle, uint32_t nslots,
+                        uint32_t nprocs, uint32_t nrefs, struct dsm_control *ctl);
+
+/* A mapped control segment whose creator died before initialising it (magic still 0). */
+bool dsm__control_uninitialised(const void *addr, size_t size);
 
 /*
  * Attach an existing control segment and validate it (see validate below).
+ * -ENODATA if it exists but was never initialised (its magic is still 0).
  * On failure nothing stays mapped.
  */
 int dsm__control_attach(dsm_impl_instance *inst, dsm_handle handle, struct dsm_control *ctl);
@@ -178,6 +233,8 @@ void dsm__control_detach(dsm_impl_instance *inst, struct dsm_control *ctl);
 
 /* Lock / unlock; lock repairs the table first if the previous holder died. */
 int dsm__control_lock(struct dsm_control *ctl);
+/* The same, giving up with -ETIMEDOUT after timeout_ms (-1: never). */
+int dsm__control_lock_timed(struct dsm_control *ctl, int timeout_ms);
 void dsm__control_unlock(struct dsm_control *ctl);
 
 /* Rebuild derived state from primary facts; returns the number of fixes. Under lock. */
@@ -188,8 +245,12 @@ uint64_t dsm__control_repair(struct dsm_control *ctl);
 /* Register process id (flags: DSM_PROC_*); *proc receives its index. */
 int dsm__control_proc_register(struct dsm_control *ctl, const struct dsm__procid *id,
                                uint32_t flags, uint32_t *proc);
-/* Drop a process entry; its refs must already be gone. */
-void dsm__control_proc_unregister(struct dsm_control *ctl, uint32_t proc);
+/*
+ * Drop a process entry.  -EBUSY if it still lists references: the entry
+ * then stays, and the supervisor releases them once the process is gone
+ * (they are never dropped uncounted).
+ */
+int dsm__control_proc_unregister(struct dsm_control *ctl, uint32_t proc);
 
 /*
  * Reserve a slot for a new segment: state CREATING, a fresh handle, one ref
@@ -198,12 +259,11 @@ void dsm__control_proc_unregister(struct dsm_control *ctl, uint32_t proc);
 int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle *handle,
                               uint32_t *slot, uint32_t *ref);
 /* After a name collision: give the reserved slot a new handle. */
-int dsm__control_slot_rehandle(struct dsm_control *ctl, uint32_t slot, dsm_handle *handle);
+int dsm__control_slot_rehandle(struct dsm_control *ctl, uint32_t slot, uint32_t ref,
+                               dsm_handle *handle);
 /* The OS object exists: CREATING -> LIVE with refcnt 1. */
-void dsm__control_slot_publish(struct dsm_control *ctl, uint32_t slot, size_t size,
-                               int64_t os_id);
-/* Creation failed and no OS object exists: give the slot and ref back. */
-void dsm__control_slot_abandon(struct dsm_control *ctl, uint32_t slot, uint32_t ref);
+int dsm__control_slot_publish(struct dsm_control *ctl, uint32_t slot, uint32_t ref,
+                              size_t size, int64_t os_id);
 
 /*
  * Take a mapping reference on a live segment.  -ENOENT (with a message) if
@@ -215,11 +275,15 @@ int dsm__control_ref_acquire(struct dsm_control *ctl, uint32_t proc, dsm_handle 
 /*
  * Drop a reference.  Returns 1 if the count reached zero: the slot is now
  * DYING, ref is kept as the destroy claim, and the caller must destroy the
- * OS object and then call dsm__control_slot_release().  Returns 0 otherwise.
+ * OS object and then call dsm__control_slot_release().  Returns 0 otherwise,
+ * or an error (the reference then stays counted, for a reset to remove).
  */
 int dsm__control_ref_release(struct dsm_control *ctl, uint32_t slot, uint32_t ref);
-/* Finish destroying: the slot becomes FREE and the claim ref is freed. */
-void dsm__control_slot_release(struct dsm_control *ctl, uint32_t slot, uint32_t ref);
+/*
+ * Finish destroying (or abandon a creation whose object does not exist):
+ * the CREATING or DYING slot becomes FREE and the claim ref is freed.
+ */
+int dsm__control_slot_release(struct dsm_control *ctl, uint32_t slot, uint32_t ref);
 
 /* Pin: one more reference that belongs to no process.  -EALREADY if pinned. */
 int dsm__control_pin(struct dsm_control *ctl, uint32_t slot, dsm_handle handle);
@@ -235,12 +299,25 @@ void dsm__control_slot_segment(const struct dsm_control *ctl, uint32_t slot,
                                dsm_impl_segment *seg);
 
 /*
- * Destroy the OS object of every slot that is not FREE (cleanup paths:
- * crash reset, shut-down, start-up after a crash).  Objects already gone
- * are fine; objects that fail the ownership check are left and logged.
- * Returns the number destroyed.  Call without the lock held by this process.
+ * Report a damaged index found at `what` (lock held): count it, rebuild the
+ * table from its primary facts, and return DSM_ECORRUPT with a message.
  */
-int dsm__control_destroy_all(dsm_impl_instance *inst, struct dsm_control *ctl);
+int dsm__control_corrupt(struct dsm_control *ctl, const char *what, uint32_t index,
+                         uint32_t n);
+
+/*
+ * Destroy the OS object of every slot that is not FREE (cleanup paths:
+ * crash reset, shut-down, start-up after a crash), restartably: slots are
+ * marked DYING and stay listed until their object is gone (or found
+ * already gone), and only then become FREE, so a pass killed part-way is
+ * finished by the next.  Objects that fail the ownership check stay listed
+ * and are logged.  report(name, arg), if given, is told of each object
+ * removed.  Returns the number destroyed and sets *left (if not NULL) to
+ * the number that could not be.  Call without the lock held by this process.
+ */
+int dsm__control_destroy_all(dsm_impl_instance *inst, struct dsm_control *ctl,
+                             void (*report)(const char *name, void *arg), void *arg,
+                             unsigned *left);
 
 /* ---- dead processes (crash paths only: these scan the process table) ---- */
 
@@ -286,5 +363,12 @@ struct dsm_claim {
  */
 int dsm__control_reclaim(struct dsm_control *ctl, const struct dsm_control_member *dead,
                          uint32_t self, struct dsm_claim *claims, int max);
+
+/*
+ * The orphans whose claims repair gave to `self` (the supervisor): up to
+ * max claims to finish like reclaim's.  Costs one load when there are none.
+ */
+int dsm__control_orphans(struct dsm_control *ctl, uint32_t self, struct dsm_claim *claims,
+                         int max);
 
 #endif /* DYNSHM_CONTROL_H */

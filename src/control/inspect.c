@@ -36,12 +36,12 @@
 
 /* ---- from a data directory to its control segment -------------------------- */
 
-static void keep_msg(struct dsm_inspect_target *t)
+static void keep_msg(struct dsm__inspect_target *t)
 {
     snprintf(t->msg, sizeof(t->msg), "%s", dsm_errmsg());
 }
 
-int dsm__inspect_open(const char *datadir, struct dsm_inspect_target *t)
+int dsm__inspect_open(const char *datadir, struct dsm__inspect_target *t)
 {
     dsm_impl_instance *dir;
     int rc;
@@ -99,7 +99,7 @@ int dsm__inspect_open(const char *datadir, struct dsm_inspect_target *t)
     return 0;
 }
 
-void dsm__inspect_close(struct dsm_inspect_target *t)
+void dsm__inspect_close(struct dsm__inspect_target *t)
 {
     if (t->ctl.hdr != NULL)
         dsm__control_detach(t->inst, &t->ctl);
@@ -136,7 +136,7 @@ static size_t room(uint64_t n, uint32_t capacity)
  * Counts what it finds even past the buffers' room, so the caller can retry
  * with bigger ones.  Touches nslots + procs + refs in use entries.
  */
-static void copy_locked(const struct dsm_control *ctl, struct dsm_inspect *snap,
+static void copy_locked(const struct dsm_control *ctl, struct dsm__snapshot *snap,
                         size_t seg_room, size_t proc_room, struct holding *hold,
                         size_t hold_room, size_t *nseg, size_t *nproc, size_t *nhold)
 {
@@ -152,7 +152,7 @@ static void copy_locked(const struct dsm_control *ctl, struct dsm_inspect *snap,
         if (s->state == DSM_SLOT_FREE || s->state > DSM_SLOT_DYING || (uint32_t)s->handle != i)
             continue;
         if (*nseg < seg_room) {
-            struct dsm_inspect_segment *o = &snap->segs[*nseg];
+            struct dsm__snap_segment *o = &snap->segs[*nseg];
 
             o->handle = s->handle;
             o->size = s->size;
@@ -175,6 +175,8 @@ static void copy_locked(const struct dsm_control *ctl, struct dsm_inspect *snap,
             snap->procs[me].pid = p->id.pid;
             snap->procs[me].start_time = p->id.start_time;
             snap->procs[me].nrefs = p->nrefs;
+            snap->procs[me].flags = p->flags;
+            snap->procs[me].registered_usec = p->registered_usec;
             snap->procs[me].supervisor = (p->flags & DSM_PROC_SUPERVISOR) != 0;
         }
         (*nproc)++;
@@ -197,7 +199,7 @@ static void copy_locked(const struct dsm_control *ctl, struct dsm_inspect *snap,
 }
 
 /* Attach the sorted holdings to the segments (both in slot order). */
-static int link_holders(struct dsm_inspect *snap, struct holding *hold, size_t nhold)
+static int link_holders(struct dsm__snapshot *snap, struct holding *hold, size_t nhold)
 {
     size_t j = 0;
 
@@ -206,7 +208,7 @@ static int link_holders(struct dsm_inspect *snap, struct holding *hold, size_t n
     if (snap->holders == NULL)
         return dsm__error(-ENOMEM, "out of memory");
     for (uint32_t i = 0; i < snap->nsegs; i++) {
-        struct dsm_inspect_segment *s = &snap->segs[i];
+        struct dsm__snap_segment *s = &snap->segs[i];
 
         while (j < nhold && hold[j].slot < s->slot)
             j++; /* a reference to a slot that is not listed: nothing to show */
@@ -221,7 +223,7 @@ static int link_holders(struct dsm_inspect *snap, struct holding *hold, size_t n
     return 0;
 }
 
-int dsm__inspect_snapshot(struct dsm_control *ctl, struct dsm_inspect *snap)
+int dsm__inspect_snapshot(struct dsm_control *ctl, struct dsm__snapshot *snap, int timeout_ms)
 {
     const struct dsm_control_header *h = ctl->hdr;
     size_t seg_room, proc_room, hold_room, nseg = 0, nproc = 0, nhold = 0;
@@ -243,7 +245,7 @@ int dsm__inspect_snapshot(struct dsm_control *ctl, struct dsm_inspect *snap)
         }
         memset(snap->segs, 0, (seg_room ? seg_room : 1) * sizeof(*snap->segs));
         memset(snap->procs, 0, (proc_room ? proc_room : 1) * sizeof(*snap->procs));
-        if ((rc = dsm__control_lock(ctl)) < 0)
+        if ((rc = dsm__control_lock_timed(ctl, timeout_ms)) < 0)
             goto fail;
         copy_locked(ctl, snap, seg_room, proc_room, hold, hold_room, &nseg, &nproc, &nhold);
         dsm__control_unlock(ctl);
@@ -271,14 +273,14 @@ int dsm__inspect_snapshot(struct dsm_control *ctl, struct dsm_inspect *snap)
     free(hold);
     /* Outside the lock: these read /proc. */
     for (uint32_t i = 0; i < snap->nprocs; i++) {
-        struct dsm_inspect_proc *p = &snap->procs[i];
+        struct dsm__snap_proc *p = &snap->procs[i];
         struct dsm__procid id = {.pid = p->pid, .start_time = p->start_time};
 
         p->alive = dsm__procid_alive(&id);
         snap->nalive += p->alive;
     }
     for (uint32_t i = 0; i < snap->nsegs; i++) {
-        const struct dsm_inspect_segment *s = &snap->segs[i];
+        const struct dsm__snap_segment *s = &snap->segs[i];
 
         if (s->state != DSM_SLOT_LIVE)
             continue;
@@ -294,7 +296,7 @@ fail:
     return rc;
 }
 
-void dsm__inspect_free(struct dsm_inspect *snap)
+void dsm__inspect_free(struct dsm__snapshot *snap)
 {
     free(snap->segs);
     free(snap->procs);

@@ -7,8 +7,8 @@
  * the one side effect is the control lock's own recovery (see
  * dsm__control_lock()) when its last holder died holding it.
  */
-#ifndef DYNSHM_INSPECT_H
-#define DYNSHM_INSPECT_H
+#ifndef DYNSHM_CONTROL_INSPECT_H
+#define DYNSHM_CONTROL_INSPECT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,7 +29,7 @@
  * it step by step and stops at the first step that fails; the *_rc fields
  * say how far it got, msg says why it stopped.
  */
-struct dsm_inspect_target {
+struct dsm__inspect_target {
     uint64_t instance_id;        /* the directory's own identity (device, inode) */
     char instance[17];           /* the same as 16 hex digits */
     int state_rc;                /* 0, -ENOENT (no state file), DSM_ECORRUPT, DSM_EFOREIGN
@@ -50,11 +50,11 @@ struct dsm_inspect_target {
  * used (missing, not a directory, no permission); every later problem is
  * recorded in *t.  Release with dsm__inspect_close() in any case.
  */
-int dsm__inspect_open(const char *datadir, struct dsm_inspect_target *t);
-void dsm__inspect_close(struct dsm_inspect_target *t);
+int dsm__inspect_open(const char *datadir, struct dsm__inspect_target *t);
+void dsm__inspect_close(struct dsm__inspect_target *t);
 
 /* One segment of a snapshot, in slot order. */
-struct dsm_inspect_segment {
+struct dsm__snap_segment {
     dsm_handle handle;
     uint64_t size;           /* 0 while CREATING */
     int64_t os_id;           /* sysv shmid, else -1 */
@@ -68,10 +68,12 @@ struct dsm_inspect_segment {
 };
 
 /* One registered process. */
-struct dsm_inspect_proc {
+struct dsm__snap_proc {
     pid_t pid;
     uint64_t start_time;
     uint32_t nrefs;
+    uint32_t flags;          /* DSM_PROC_* */
+    uint64_t registered_usec;
     bool supervisor;
     bool alive;              /* the same pid with the same start time exists now */
 };
@@ -82,11 +84,11 @@ struct dsm_inspect_proc {
  * only live entries (slots are scanned, refs walked per process).  Who owns
  * this: the caller, through dsm__inspect_free().
  */
-struct dsm_inspect {
+struct dsm__snapshot {
     struct dsm_control_header hdr; /* the lock field is a dead copy: never use it */
-    struct dsm_inspect_segment *segs;
+    struct dsm__snap_segment *segs;
     uint32_t nsegs;
-    struct dsm_inspect_proc *procs;
+    struct dsm__snap_proc *procs;
     uint32_t nprocs;
     uint32_t *holders;             /* indexes into procs, grouped by segment */
     uint32_t nholders;
@@ -96,14 +98,14 @@ struct dsm_inspect {
 };
 
 /*
- * Take a snapshot.  Locks the table (waiting for the holder, like every
- * table operation; a caller that must not wait forever arms a timer) and
+ * Take a snapshot.  Locks the table (waiting for the holder at most
+ * timeout_ms, -1 for no bound) and
  * copies what it needs; formatting happens after the lock is released.
  * Entries that cannot be true of a sound table (a handle not encoding its
  * slot, a ref naming no slot) are left out, never trusted.
  */
-int dsm__inspect_snapshot(struct dsm_control *ctl, struct dsm_inspect *snap);
-void dsm__inspect_free(struct dsm_inspect *snap);
+int dsm__inspect_snapshot(struct dsm_control *ctl, struct dsm__snapshot *snap, int timeout_ms);
+void dsm__inspect_free(struct dsm__snapshot *snap);
 
 /* "live", "creating", "dying" (or "free"/"invalid"). */
 const char *dsm__inspect_state_name(unsigned state);
@@ -116,4 +118,4 @@ const char *dsm__inspect_state_name(unsigned state);
  */
 int dsm__inspect_probe(const dsm_impl_instance *inst, const dsm_impl_segment *seg);
 
-#endif /* DYNSHM_INSPECT_H */
+#endif /* DYNSHM_CONTROL_INSPECT_H */

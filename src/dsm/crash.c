@@ -49,18 +49,8 @@ static int reclaim(const struct dsm_control_member *dead)
     do {
         n = dsm__control_reclaim(&dsm__p.ctl, dead, dsm__p.proc, claims,
                                  (int)DSM_ARRAY_LEN(claims));
-        for (int i = 0; i < n; i++) {
-            dsm_impl_segment seg;
-            int rc;
-
-            dsm__control_slot_segment(&dsm__p.ctl, claims[i].slot, &seg);
-            rc = dsm_impl_destroy(dsm__p.inst, &seg);
-            if (rc == 0)
-                total++;
-            else if (rc != -ENOENT)
-                dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
-            dsm__control_slot_release(&dsm__p.ctl, claims[i].slot, claims[i].ref);
-        }
+        for (int i = 0; i < n; i++)
+            total += dsm__finish_claim(claims[i].slot, claims[i].ref);
     } while (n == (int)DSM_ARRAY_LEN(claims));
     return n < 0 ? n : total;
 }
@@ -121,6 +111,28 @@ static int check_ready(const char *what)
 }
 
 /*
+ * Finish the orphans repair handed to this supervisor: segments nobody held
+ * after a process died in the middle of a table update (control.h's
+ * closure rule).  Returns the number destroyed.
+ */
+static int finish_orphans(void)
+{
+    struct dsm_claim claims[64];
+    int n, total = 0;
+
+    do {
+        n = dsm__control_orphans(&dsm__p.ctl, dsm__p.proc, claims, (int)DSM_ARRAY_LEN(claims));
+        for (int i = 0; i < n; i++)
+            dsm__finish_claim(claims[i].slot, claims[i].ref);
+        total += n > 0 ? n : 0;
+    } while (n == (int)DSM_ARRAY_LEN(claims));
+    if (total > 0)
+        dsm__log(DSM_LOG_WARNING, "destroyed %d orphaned dynamic shared memory segment(s) "
+                                  "(nobody held them after a process died mid-update)", total);
+    return total;
+}
+
+/*
  * Handle every registered member that is dead (with pid > 0: only entries
  * of that pid).  Identities are copied under the lock and checked after
  * unlocking; each dead one is then handled by index.  Returns the most
@@ -147,6 +159,8 @@ static int handle_dead(pid_t pid, int status)
                 worst = rc;
         }
     } while (n == (int)DSM_ARRAY_LEN(m));
+    if (n >= 0)
+        finish_orphans();
     return n < 0 ? n : worst;
 }
 

@@ -12,8 +12,10 @@
 #include "config.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "dsm_int.h"
@@ -133,13 +135,13 @@ static void free_segment(dsm_segment *seg)
     free(seg);
 }
 
-void dsm__forget_all(bool unmap)
+void dsm__forget_all(bool unmap, bool inherited)
 {
     while (dsm__p.all) {
         dsm_segment *seg = dsm__p.all;
 
         dsm__forget(seg);
-        if (unmap && seg->impl.address)
+        if (seg->impl.address && (unmap || (inherited && !seg->dontfork)))
             dsm_impl_detach(dsm__p.inst, &seg->impl);
         free_segment(seg);
     }
@@ -147,6 +149,15 @@ void dsm__forget_all(bool unmap)
     dsm__p.buckets = NULL;
     dsm__p.nbuckets = 0;
     dsm__p.nsegs = 0;
+}
+
+bool dsm__claim_detach(dsm_segment *seg)
+{
+    if (seg->attaching || seg->detaching)
+        return false;
+    seg->detaching = true;
+    dsm__owner_unlink(seg);
+    return true;
 }
 
 void dsm__run_callbacks(dsm_segment *seg)
@@ -164,17 +175,41 @@ void dsm__run_callbacks(dsm_segment *seg)
 
 /* ---- references ------------------------------------------------------------ */
 
-void dsm__release_ref(uint32_t slot, uint32_t ref)
+int dsm__finish_claim(uint32_t slot, uint32_t ref)
 {
     dsm_impl_segment seg;
+    int rc;
 
-    if (!dsm__control_ref_release(&dsm__p.ctl, slot, ref))
-        return;
-    /* Last reference: this process destroys the segment, then frees the slot. */
     dsm__control_slot_segment(&dsm__p.ctl, slot, &seg);
-    if (dsm_impl_destroy(dsm__p.inst, &seg) < 0 && errno != ENOENT)
+    rc = dsm_impl_destroy(dsm__p.inst, &seg);
+    /* Test the code, not errno: DSM_EFOREIGN leaves errno as it was. */
+    if (rc < 0 && rc != -ENOENT)
         dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
-    dsm__control_slot_release(&dsm__p.ctl, slot, ref);
+    if (dsm__control_slot_release(&dsm__p.ctl, slot, ref) < 0)
+        dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
+    return rc == 0;
+}
+
+void dsm__release_ref(uint32_t slot, uint32_t ref)
+{
+    int rc = dsm__control_ref_release(&dsm__p.ctl, slot, ref);
+
+    if (rc < 0)
+        dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
+    if (rc == 1) /* last reference: this process destroys the segment, then frees the slot */
+        dsm__finish_claim(slot, ref);
+}
+
+/*
+ * Keep a new mapping out of fork children: a child must not hold a
+ * segment's memory after every counted reference is gone (a 256 MB segment
+ * would stay in Shmem until the child exits), and a child attaches what it
+ * needs again after dsm_worker_init_after_fork().  If the kernel refuses,
+ * the child unmaps it in dsm_worker_init_after_fork() instead.
+ */
+static void no_fork_inherit(dsm_segment *seg)
+{
+    seg->dontfork = madvise(seg->impl.address, seg->impl.size, MADV_DONTFORK) == 0;
 }
 
 /* ---- the API ---------------------------------------------------------------- */
@@ -209,18 +244,36 @@ int dsm_create(size_t size, int flags, dsm_segment **out)
     /* A collision means someone else's object has our would-be name: new handle. */
     while ((rc = dsm_impl_create(dsm__p.inst, seg->handle, size, &seg->impl)) == -EEXIST &&
            ++tries < DSM_CREATE_MAX_TRIES) {
-        if ((rc = dsm__control_slot_rehandle(&dsm__p.ctl, seg->slot, &seg->handle)) < 0)
+        if ((rc = dsm__control_slot_rehandle(&dsm__p.ctl, seg->slot, seg->ref,
+                                             &seg->handle)) < 0)
             break;
     }
     if (rc == -EEXIST)
         rc = dsm__error(-EEXIST, "could not find a free name for a shared memory segment "
                                  "after %d tries", tries);
     if (rc < 0) {
-        dsm__control_slot_abandon(&dsm__p.ctl, seg->slot, seg->ref);
+        /* No object exists: give the slot back (its claim frees it). */
+        int keep = rc;
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
+        dsm__control_slot_release(&dsm__p.ctl, seg->slot, seg->ref);
         free(seg);
-        return rc;
+        return dsm__error(keep, "%s", msg);
     }
-    dsm__control_slot_publish(&dsm__p.ctl, seg->slot, size, seg->impl.os_id);
+    rc = dsm__control_slot_publish(&dsm__p.ctl, seg->slot, seg->ref, size, seg->impl.os_id);
+    if (rc < 0) {
+        /* The slot stays CREATING with our claim: destroy the object and free it. */
+        int keep = rc;
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
+        dsm_impl_detach(dsm__p.inst, &seg->impl);
+        dsm__finish_claim(seg->slot, seg->ref);
+        free(seg);
+        return dsm__error(keep, "%s", msg);
+    }
+    no_fork_inherit(seg);
 
     pthread_mutex_lock(&dsm__p.mu);
     rc = dsm__remember(seg);
@@ -284,6 +337,8 @@ int dsm_attach(dsm_handle handle, dsm_segment **out)
         }
         if (rc < 0)
             dsm__release_ref(seg->slot, seg->ref);
+        else
+            no_fork_inherit(seg);
     }
 
     pthread_mutex_lock(&dsm__p.mu);
@@ -302,15 +357,12 @@ int dsm_attach(dsm_handle handle, dsm_segment **out)
     return 0;
 }
 
-int dsm_detach(dsm_segment *seg)
+int dsm__detach_claimed(dsm_segment *seg, bool run_callbacks)
 {
     int rc;
 
-    if (seg == NULL || seg->attaching)
-        return dsm__error(-EINVAL, "invalid dynamic shared memory segment");
-    if (dsm__p.forked)
-        return dsm__check_ready();
-    dsm__run_callbacks(seg);
+    if (run_callbacks)
+        dsm__run_callbacks(seg);
     pthread_mutex_lock(&dsm__p.mu);
     dsm__forget(seg);
     pthread_mutex_unlock(&dsm__p.mu);
@@ -322,18 +374,36 @@ int dsm_detach(dsm_segment *seg)
     return rc < 0 ? rc : 0;
 }
 
+int dsm_detach(dsm_segment *seg)
+{
+    bool mine;
+
+    if (seg == NULL)
+        return dsm__error(-EINVAL, "invalid dynamic shared memory segment");
+    if (dsm__p.forked)
+        return dsm__check_ready();
+    pthread_mutex_lock(&dsm__p.mu);
+    mine = dsm__claim_detach(seg);
+    pthread_mutex_unlock(&dsm__p.mu);
+    if (!mine)
+        return dsm__error(-EINVAL, "dynamic shared memory segment %016llx is being attached or "
+                                   "detached by another thread", (unsigned long long)seg->handle);
+    return dsm__detach_claimed(seg, true);
+}
+
 void dsm_detach_all(void)
 {
     for (;;) {
         dsm_segment *seg;
 
+        /* Find and claim in one critical section, so no other path detaches it too. */
         pthread_mutex_lock(&dsm__p.mu);
-        for (seg = dsm__p.all; seg && seg->attaching; seg = seg->all_next)
+        for (seg = dsm__p.all; seg && !dsm__claim_detach(seg); seg = seg->all_next)
             ;
         pthread_mutex_unlock(&dsm__p.mu);
         if (seg == NULL)
             break;
-        dsm_detach(seg);
+        dsm__detach_claimed(seg, true);
     }
 }
 

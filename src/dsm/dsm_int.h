@@ -30,6 +30,8 @@ struct dsm_segment {
     dsm_impl_segment impl;
     uint32_t slot, ref;              /* this mapping's entries in the control table */
     bool attaching;                  /* a placeholder while attach runs: not usable yet */
+    bool detaching;                  /* claimed by one detach (under mu): nobody else may */
+    bool dontfork;                   /* MADV_DONTFORK took: fork children never see it */
     dsm_resowner *owner;             /* NULL: session lifetime */
     dsm_segment *owner_prev, *owner_next;
     dsm_segment *hash_next;
@@ -82,9 +84,25 @@ void dsm__run_callbacks(dsm_segment *seg);
 /* Drop a control reference; destroys the segment when it was the last. */
 void dsm__release_ref(uint32_t slot, uint32_t ref);
 
+/* Destroy the OS object of a claim this process holds, then free the slot;
+ * returns 1 if an object was destroyed, 0 if it was already gone (or kept). */
+int dsm__finish_claim(uint32_t slot, uint32_t ref);
+
 /* Free every local mapping record without touching the control table
- * (after fork, and before a crash reset destroys everything anyway). */
-void dsm__forget_all(bool unmap);
+ * (after fork, and before a crash reset destroys everything anyway).
+ * unmap: unmap them too; inherited: only those a fork child did inherit
+ * (MADV_DONTFORK failed for them). */
+void dsm__forget_all(bool unmap, bool inherited);
+
+/*
+ * Claim seg for one detach (mu held): false if it is a placeholder or
+ * already claimed.  A claimed segment leaves its resource owner at once,
+ * so dsm_detach_all() and an owner's release never both detach it.
+ */
+bool dsm__claim_detach(dsm_segment *seg);
+
+/* Detach a claimed segment: callbacks (if run_callbacks), unmap, release. */
+int dsm__detach_claimed(dsm_segment *seg, bool run_callbacks);
 
 /* Register the fork handler and the exit handler, once per process image. */
 void dsm__install_handlers(void);

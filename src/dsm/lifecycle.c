@@ -20,39 +20,65 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../control/state_file.h"
+#include "cleanup.h"
+#include "datadir.h"
 #include "dsm_int.h"
-
-#define DSM_LOCK_FILE "dynshm.lock"
 
 static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
+/*
+ * fork() in a multi-threaded process: the prepare handler takes mu so no
+ * other thread is half way through the mapping list when the child's copy
+ * is made; the child then walks a consistent list in
+ * dsm_worker_init_after_fork().  (The control lock lives in shared memory:
+ * if another thread holds it at fork time it is that thread's, and it
+ * releases it in the parent; the child simply waits its turn.)
+ */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&dsm__p.mu);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&dsm__p.mu);
+}
+
 static void atfork_child(void)
 {
-    /* Another thread may have held mu at fork time: start from a fresh one. */
+    /* The only thread of the child is the one that locked: start from a fresh mutex. */
     pthread_mutex_init(&dsm__p.mu, NULL);
     if (dsm__p.initialised)
         dsm__p.forked = true;
 }
 
-/* Runs at exit() and at library unload: cleanup 2 (and 3 for a supervisor). */
+/* Leave as a worker: detach everything (callbacks only if asked), unregister. */
+static void leave(bool run_callbacks);
+
+/*
+ * Runs at exit() and when the library is unloaded.  Only what is safe at
+ * that point is done: a worker gives back its references and leaves (no
+ * user callback runs: at exit, or at dlclose, the code and data they use
+ * may already be gone).  A supervisor does nothing at all: shutting the
+ * instance down is an explicit dsm_supervisor_shutdown(), never a side
+ * effect of exit() (a server that daemonises, or whose parent half exits
+ * after fork, must not destroy the segments its children still use).  What
+ * a supervisor leaves is removed by the next start-up or dsm_gc().
+ */
 __attribute__((destructor)) static void at_exit(void)
 {
-    if (!dsm__p.initialised || dsm__p.forked || dsm__p.pid != getpid())
+    if (!dsm__p.initialised || dsm__p.forked || dsm__p.pid != getpid() || dsm__p.supervisor)
         return;
-    if (dsm__p.supervisor)
-        dsm_supervisor_shutdown();
-    else
-        dsm_worker_exit();
+    leave(false);
 }
 
 static void install(void)
 {
-    pthread_atfork(NULL, NULL, atfork_child);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 void dsm__install_handlers(void)
@@ -117,131 +143,32 @@ static int read_config(const dsm_settings *given, struct config *c)
     return rc;
 }
 
-/* ---- the data directory lock --------------------------------------------------- */
-
-static int lock_datadir(const char *datadir)
-{
-    char path[4096], buf[32];
-    int fd, n;
-
-    snprintf(path, sizeof(path), "%s/" DSM_LOCK_FILE, datadir);
-    /* O_NONBLOCK: a FIFO in its place must not hang start-up (refused below). */
-    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return dsm__error(-errno, "could not open lock file \"%s\": %m", path);
-    {
-        struct stat st;
-
-        /* An old lock file keeps its mode otherwise; it is ours, so make it 0600. */
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-            fchmod(fd, 0600) != 0) {
-            close(fd);
-            return dsm__error(DSM_EFOREIGN, "lock file \"%s\" is not a regular file owned by "
-                                            "this user", path);
-        }
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        long pid = 0;
-
-        n = (int)pread(fd, buf, sizeof(buf) - 1, 0);
-        if (n > 0) {
-            buf[n] = '\0';
-            pid = strtol(buf, NULL, 10);
-        }
-        close(fd);
-        if (e == EWOULDBLOCK)
-            return dsm__error(-EBUSY, "data directory \"%s\" is in use: a dynshm "
-                                      "supervisor, its workers or dsmctl gc hold its lock "
-                                      "(last supervisor: pid %ld)", datadir, pid);
-        return dsm__error(-e, "could not lock \"%s\": %m", path);
-    }
-    n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
-        int e = errno;
-
-        close(fd);
-        return dsm__error(-e, "could not write lock file \"%s\": %m", path);
-    }
-    return fd;
-}
-
 /* ---- cleanup 4: what a previous instance left ---------------------------------- */
 
-static void log_removed(const char *name, void *arg)
+static void log_removed(const dsm_gc_object *o, void *arg)
 {
-    int *count = arg;
-
-    (*count)++;
-    dsm__log(DSM_LOG_INFO, "removed leftover shared memory segment \"%s\"", name);
+    (void)arg;
+    if (o->action == DSM_GC_REMOVED && strcmp(o->kind, "control segment") == 0)
+        dsm__log(DSM_LOG_INFO, "removed the previous control segment \"%s\"%s%s%s", o->name,
+                 o->detail[0] ? " (" : "", o->detail, o->detail[0] ? ")" : "");
+    else if (o->action == DSM_GC_REMOVED)
+        dsm__log(DSM_LOG_DEBUG, "removed leftover %s \"%s\"", o->kind, o->name);
+    else
+        dsm__log(DSM_LOG_WARNING, "left %s \"%s\" in place%s%s%s%s", o->kind, o->name,
+                 o->detail[0] ? ": " : "", o->detail, o->hint[0] ? "; HINT: " : "", o->hint);
 }
 
 /* Returns 0, or -EBUSY if processes of the old instance still run. */
 static int clean_previous(const char *datadir, dsm_impl_instance *current)
 {
-    struct dsm_state_record rec;
-    dsm_impl_instance *old = NULL;
-    struct dsm_control ctl;
-    int rc, removed = 0;
+    struct dsm__gc g = {.report = log_removed};
+    int rc = dsm__gc_run(datadir, current, &g);
 
-    rc = dsm__state_read(datadir, &rec);
-    if (rc == -ENOENT)
-        goto sweep;
-    if (rc < 0) {
-        dsm__log(DSM_LOG_WARNING, "%s; not trusting it", dsm_errmsg());
-        goto sweep;
-    }
-    if (rec.instance_id != instance_id(current)) {
-        dsm__log(DSM_LOG_WARNING, "state file names instance %016llx, but this data directory "
-                                  "is instance %s (was it copied?); not trusting it",
-                 (unsigned long long)rec.instance_id, dsm_impl_instance_id(current));
-        goto sweep;
-    }
-    if (rec.backend == DSM_IMPL_NONE)
-        goto sweep;
-    if (dsm_impl_instance_open(rec.backend, datadir, &old) < 0) {
-        dsm__log(DSM_LOG_WARNING, "cannot clean up after the previous instance: %s",
-                 dsm_errmsg());
-        goto sweep;
-    }
-    rc = dsm__control_attach(old, rec.control, &ctl);
-    if (rc == 0) {
-        /* Validated: its list can be trusted.  But not while its processes run. */
-        for (uint32_t i = 0; i < ctl.hdr->nprocs; i++) {
-            struct dsm_control_proc *p = &ctl.procs[i];
-
-            if (p->state == DSM_PROC_ACTIVE && p->id.pid != getpid() &&
-                dsm__procid_alive(&p->id)) {
-                int pid = p->id.pid;
-
-                dsm__control_detach(old, &ctl);
-                dsm_impl_instance_close(old);
-                return dsm__error(-EBUSY, "process %d of the previous dynshm instance on \"%s\" "
-                                          "is still running; stop it first", pid, datadir);
-            }
-        }
-        removed += dsm__control_destroy_all(old, &ctl);
-        dsm__control_detach(old, &ctl);
-        {
-            dsm_impl_segment cseg = {.handle = rec.control, .size = rec.size, .os_id = rec.os_id};
-
-            if (dsm_impl_destroy(old, &cseg) == 0)
-                dsm__log(DSM_LOG_INFO, "removed the previous control segment");
-        }
-    } else if (rc != -ENOENT) {
-        dsm__log(DSM_LOG_WARNING, "not trusting the previous control segment: %s", dsm_errmsg());
-    }
-    if (dsm__impl_sweep(old, 0, 0, log_removed, &removed) < 0)
-        dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
-    dsm_impl_instance_close(old);
-sweep:
-    /* Names carrying our prefix are ours whatever the table said. */
-    if (dsm__impl_sweep(current, 0, 0, log_removed, &removed) < 0)
-        dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
-    if (removed > 0)
-        dsm__log(DSM_LOG_INFO, "removed %d shared memory segment(s) left by a previous instance",
-                 removed);
-    dsm__state_remove(datadir);
+    if (rc < 0)
+        return rc;
+    if (g.removed > 0)
+        dsm__log(DSM_LOG_INFO, "removed %u shared memory object(s) left by a previous instance",
+                 g.removed);
     return 0;
 }
 
@@ -255,6 +182,13 @@ static int register_self(uint32_t flags)
     return dsm__control_proc_register(&dsm__p.ctl, &id, flags, &dsm__p.proc);
 }
 
+/*
+ * Create this instance's control segment, recording its handle in the state
+ * file *before* creating it: a kill at any instant after this leaves a
+ * state file naming every control segment that may exist, so the next
+ * start-up (or dsm_gc) finds it on every backend -- System V included,
+ * whose segments have no name to sweep.
+ */
 static int start_control(void)
 {
     struct dsm_state_record rec = {0};
@@ -263,40 +197,63 @@ static int start_control(void)
     rec.instance_id = instance_id(dsm__p.inst);
     rec.backend = dsm_impl_instance_type(dsm__p.inst);
     rec.pid = getpid();
-    rec.os_id = -1;
+    rec.os_id = -1; /* not known before creation; destroy checks key, owner, mode and size */
     if (dsm__p.disabled)
         return dsm__state_write(dsm__p.datadir, &rec);
-    rc = dsm__control_create(dsm__p.inst, dsm__p.nslots, dsm__p.nprocs, dsm__p.nrefs,
-                             &dsm__p.ctl);
-    if (rc < 0)
-        return rc;
-    rec.control = dsm__p.ctl.map.handle;
-    rec.os_id = dsm__p.ctl.map.os_id;
-    rec.size = dsm__p.ctl.map.size;
-    rc = dsm__state_write(dsm__p.datadir, &rec);
+    rec.size = dsm__control_size(dsm__p.nslots, dsm__p.nprocs, dsm__p.nrefs);
+    /* 64 random bits per try: more than a few collisions means a squatter. */
+    for (int tries = 0;; tries++) {
+        if ((rc = dsm__random_bytes(&rec.control, sizeof(rec.control))) < 0)
+            return rc;
+        if (rec.control == DSM_HANDLE_INVALID)
+            continue;
+        if ((rc = dsm__state_write(dsm__p.datadir, &rec)) < 0)
+            return rc;
+        rc = dsm__control_create(dsm__p.inst, rec.control, dsm__p.nslots, dsm__p.nprocs,
+                                 dsm__p.nrefs, &dsm__p.ctl);
+        if (rc != -EEXIST)
+            break;
+        if (tries == 64) {
+            rc = dsm__error(-EEXIST, "could not find a free name for the control segment "
+                                     "after %d tries", tries);
+            break;
+        }
+    }
     if (rc == 0)
         rc = register_self(DSM_PROC_SUPERVISOR);
     if (rc < 0) {
-        dsm_impl_segment c = dsm__p.ctl.map;
+        char msg[512];
 
-        dsm__control_detach(dsm__p.inst, &dsm__p.ctl);
-        dsm_impl_destroy(dsm__p.inst, &c);
+        snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
+        if (dsm__p.ctl.hdr != NULL) {
+            dsm_impl_segment c = dsm__p.ctl.map;
+
+            dsm__control_detach(dsm__p.inst, &dsm__p.ctl);
+            dsm_impl_destroy(dsm__p.inst, &c);
+        }
+        dsm__state_remove(dsm__p.datadir); /* names nothing that exists now */
+        return dsm__error(rc, "%s", msg);
     }
-    return rc;
+    return 0;
 }
 
-/* Destroy every segment and the control segment (cleanup 3). */
+/*
+ * Destroy every segment, then the control segment (cleanup 3).  The state
+ * file keeps naming the control segment throughout, so a kill part-way is
+ * finished by the next start-up.
+ */
 static int stop_control(void)
 {
     dsm_impl_segment c;
-    int n;
+    int n, rc;
 
     if (dsm__p.disabled || dsm__p.ctl.hdr == NULL)
         return 0;
     c = dsm__p.ctl.map;
-    n = dsm__control_destroy_all(dsm__p.inst, &dsm__p.ctl);
+    n = dsm__control_destroy_all(dsm__p.inst, &dsm__p.ctl, NULL, NULL, NULL);
     dsm__control_detach(dsm__p.inst, &dsm__p.ctl);
-    if (dsm_impl_destroy(dsm__p.inst, &c) < 0 && errno != ENOENT)
+    rc = dsm_impl_destroy(dsm__p.inst, &c);
+    if (rc < 0 && rc != -ENOENT)
         dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
     return n;
 }
@@ -323,7 +280,7 @@ static void drop_own_mappings(void)
 
 static void reset_process_state(void)
 {
-    dsm__forget_all(false);
+    dsm__forget_all(false, false);
     if (dsm__p.inst)
         dsm_impl_instance_close(dsm__p.inst);
     if (dsm__p.lock_fd >= 0)
@@ -341,10 +298,12 @@ static void reset_process_state(void)
 /* What starting as a supervisor and as an exec'd worker have in common. */
 static int check_can_start(const char *datadir)
 {
+    int rc;
+
     if (dsm__p.initialised && !dsm__p.forked)
         return dsm__error(DSM_ESTATE, "dynamic shared memory is already started in this process");
-    if (datadir == NULL || datadir[0] == '\0')
-        return dsm__error(-EINVAL, "a data directory is required");
+    if ((rc = dsm__datadir_check(datadir)) < 0)
+        return rc;
     if (dsm__p.forked)
         reset_process_state(); /* a fork child starting on its own */
     return 0;
@@ -364,7 +323,7 @@ int dsm_supervisor_start(const char *datadir, const dsm_settings *settings)
     dsm__p.datadir = strdup(datadir);
     if (dsm__p.datadir == NULL)
         return dsm__error(-ENOMEM, "out of memory");
-    rc = lock_datadir(datadir);
+    rc = dsm__datadir_lock(datadir, true, NULL);
     if (rc < 0)
         goto fail;
     dsm__p.lock_fd = rc;
@@ -441,8 +400,13 @@ int dsm_worker_init_after_fork(void)
                                             "process"
                                           : "dynamic shared memory is not initialised in the "
                                             "parent process");
-    /* The parent's mappings stay mapped here but are not ours to count or release. */
-    dsm__forget_all(false);
+    /*
+     * The parent's mappings were not inherited (MADV_DONTFORK) and are not
+     * ours to count or release: forget the records, and unmap any the
+     * kernel did let through, so this child never keeps memory alive that
+     * the instance has given back.
+     */
+    dsm__forget_all(false, true);
     dsm__p.pid = getpid();
     dsm__p.supervisor = false;
     dsm__p.forked = false;
@@ -506,18 +470,61 @@ fail:
     return rc;
 }
 
+static void leave(bool run_callbacks)
+{
+    for (;;) {
+        dsm_segment *seg;
+
+        pthread_mutex_lock(&dsm__p.mu);
+        for (seg = dsm__p.all; seg && !dsm__claim_detach(seg); seg = seg->all_next)
+            ;
+        pthread_mutex_unlock(&dsm__p.mu);
+        if (seg == NULL)
+            break;
+        dsm__detach_claimed(seg, run_callbacks);
+    }
+    if (dsm__p.supervisor)
+        return; /* a supervisor leaves through dsm_supervisor_shutdown() */
+    if (!dsm__p.disabled) {
+        if (dsm__control_proc_unregister(&dsm__p.ctl, dsm__p.proc) < 0)
+            dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
+        dsm__control_detach(dsm__p.inst, &dsm__p.ctl);
+    }
+    reset_process_state();
+}
+
 void dsm_worker_exit(void)
 {
     if (!dsm__p.initialised || dsm__p.forked)
         return;
-    dsm_detach_all();
-    if (dsm__p.supervisor)
-        return; /* a supervisor leaves through dsm_supervisor_shutdown() */
-    if (!dsm__p.disabled) {
-        dsm__control_proc_unregister(&dsm__p.ctl, dsm__p.proc);
-        dsm__control_detach(dsm__p.inst, &dsm__p.ctl);
-    }
-    reset_process_state();
+    leave(true);
+}
+
+int dsm_gc(const char *datadir, unsigned flags, dsm_gc_report report, void *arg)
+{
+    struct dsm__gc g = {.flags = flags, .report = report, .arg = arg, .sweep_all = true};
+    struct stat st;
+    long holder;
+    int fd, rc;
+
+    if (flags & ~DSM_GC_DRY_RUN)
+        return dsm__error(-EINVAL, "invalid flags 0x%x for dsm_gc", flags);
+    if (datadir == NULL || datadir[0] == '\0')
+        return dsm__error(-EINVAL, "a data directory is required");
+    if (stat(datadir, &st) != 0)
+        return dsm__error(-errno, "could not access data directory \"%s\": %m", datadir);
+    if (!S_ISDIR(st.st_mode))
+        return dsm__error(-ENOTDIR, "data directory \"%s\" is not a directory", datadir);
+    /* Held to the end: no supervisor can start on the directory meanwhile. */
+    fd = dsm__datadir_lock(datadir, false, &holder);
+    if (fd == -EBUSY)
+        return dsm__error(-EBUSY, "a supervisor (pid %ld) or its workers are running on \"%s\"; "
+                                  "gc only cleans up after a dead instance", holder, datadir);
+    if (fd < 0)
+        return fd;
+    rc = dsm__gc_run(datadir, NULL, &g);
+    close(fd); /* releases the data directory lock */
+    return rc < 0 ? rc : (int)g.removed;
 }
 
 dsm_handle dsm_control_handle(void)

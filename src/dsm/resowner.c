@@ -93,9 +93,10 @@ void dsm_resowner_release(dsm_resowner *owner, bool is_commit)
         dsm_segment *seg;
 
         pthread_mutex_lock(&dsm__p.mu);
+        /* Linked segments are never claimed (claiming unlinks), so this one is ours. */
         seg = owner->segs;
         if (seg)
-            dsm__owner_unlink(seg);
+            dsm__claim_detach(seg);
         pthread_mutex_unlock(&dsm__p.mu);
         if (seg == NULL)
             break;
@@ -103,7 +104,7 @@ void dsm_resowner_release(dsm_resowner *owner, bool is_commit)
             dsm__log(DSM_LOG_WARNING, "dynamic shared memory leak: segment %s still mapped "
                                       "when resource owner \"%s\" was released",
                      dsm_handle_format(seg->handle, hb), owner->name);
-        dsm_detach(seg);
+        dsm__detach_claimed(seg, true);
     }
 }
 

@@ -57,28 +57,44 @@ static void print_row(const struct row *r, const char *const *titles_or_null, co
     }
 }
 
+/* Is process pid of the snapshot alive?  (Holders are few: a scan is fine.) */
+static bool pid_alive(dsm_inspection *insp, pid_t pid)
+{
+    for (size_t k = 0; k < dsm_inspect_nprocesses(insp); k++) {
+        dsm_process_info p;
+
+        if (dsm_inspect_process(insp, k, &p, sizeof(p)) == 0 && p.pid == pid)
+            return p.alive;
+    }
+    return false;
+}
+
 /* "4301,4302(dead)" or "-". */
-static char *holders_text(const struct dsm_inspect *snap, const struct dsm_inspect_segment *s)
+static char *holders_text(dsm_inspection *insp, size_t i, const dsm_segment_info *s)
 {
     size_t len = 2 + (size_t)s->nholders * 24, used = 0;
+    pid_t *pids = calloc(s->nholders ? s->nholders : 1, sizeof(*pids));
     char *buf = malloc(len);
 
-    if (buf == NULL)
+    if (buf == NULL || pids == NULL) {
+        free(pids);
+        free(buf);
         return NULL;
-    strcpy(buf, "-");
-    for (uint32_t k = 0; k < s->nholders; k++) {
-        const struct dsm_inspect_proc *p = &snap->procs[snap->holders[s->first_holder + k]];
-
-        used += (size_t)snprintf(buf + used, len - used, "%s%d%s", k ? "," : "", (int)p->pid,
-                                 p->alive ? "" : "(dead)");
     }
+    strcpy(buf, "-");
+    dsm_inspect_segment_holders(insp, i, pids, s->nholders);
+    for (uint32_t k = 0; k < s->nholders; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%d%s", k ? "," : "", (int)pids[k],
+                                 pid_alive(insp, pids[k]) ? "" : "(dead)");
+    free(pids);
     return buf;
 }
 
-static int print_table(const struct dsmctl_options *o, const struct dsm_inspect_target *t,
-                       const struct dsm_inspect *snap, const struct dsmctl_lock_state *ls)
+static int print_table(const struct dsmctl_options *o, dsm_inspection *insp,
+                       const dsm_instance_info *info)
 {
-    struct row *rows = calloc(snap->nsegs ? snap->nsegs : 1, sizeof(*rows));
+    size_t n = dsm_inspect_nsegments(insp);
+    struct row *rows = calloc(n ? n : 1, sizeof(*rows));
     size_t w[NCOLS];
     time_t now = time(NULL);
     int rc = 0;
@@ -89,44 +105,42 @@ static int print_table(const struct dsmctl_options *o, const struct dsm_inspect_
     }
     for (int c = 0; c < NCOLS; c++)
         w[c] = strlen(titles[c]);
-    for (uint32_t i = 0; i < snap->nsegs; i++) {
-        const struct dsm_inspect_segment *s = &snap->segs[i];
+    for (size_t i = 0; i < n; i++) {
         struct row *r = &rows[i];
-        char name[4096];
+        dsm_segment_info s;
 
-        dsm_handle_format(s->handle, r->handle);
-        r->state = dsm__inspect_state_name(s->state);
-        snprintf(r->size, sizeof(r->size), "%llu", (unsigned long long)s->size);
-        snprintf(r->refs, sizeof(r->refs), "%u", (unsigned)s->refcnt);
-        r->pinned = s->pinned ? "yes" : "no";
-        dsmctl_format_age((int64_t)now - (int64_t)s->created, r->age, sizeof(r->age));
-        dsm_impl_segment_name(t->inst, s->handle, name, sizeof(name));
-        r->name = strdup(name);
-        r->holders = holders_text(snap, s);
+        dsm_inspect_segment(insp, i, &s, sizeof(s));
+        dsm_handle_format(s.handle, r->handle);
+        r->state = s.state;
+        snprintf(r->size, sizeof(r->size), "%llu", (unsigned long long)s.size);
+        snprintf(r->refs, sizeof(r->refs), "%u", (unsigned)s.refcnt);
+        r->pinned = s.pinned ? "yes" : "no";
+        dsmctl_format_age((int64_t)now - s.created, r->age, sizeof(r->age));
+        r->name = strdup(s.name);
+        r->holders = holders_text(insp, i, &s);
         if (r->name == NULL || r->holders == NULL) {
             dsmctl_error("out of memory");
             rc = DSMCTL_EXIT_FAIL;
             goto out;
         }
         for (int c = 0; c < NCOLS; c++) {
-            size_t n = strlen(cell(r, c));
+            size_t len = strlen(cell(r, c));
 
-            if (n > w[c])
-                w[c] = n;
+            if (len > w[c])
+                w[c] = len;
         }
     }
     print_row(NULL, titles, w);
-    for (uint32_t i = 0; i < snap->nsegs; i++)
+    for (size_t i = 0; i < n; i++)
         print_row(&rows[i], NULL, w);
-    printf("%u segment%s, %llu bytes, %u pinned", (unsigned)snap->nsegs,
-           snap->nsegs == 1 ? "" : "s", (unsigned long long)snap->live_bytes,
-           (unsigned)snap->npinned);
-    if (!ls->held && snap->nsegs > 0)
+    printf("%zu segment%s, %llu bytes, %u pinned", n, n == 1 ? "" : "s",
+           (unsigned long long)info->live_bytes, (unsigned)info->pinned_segments);
+    if (info->state != DSM_INSTANCE_RUNNING && n > 0)
         printf("; no supervisor is running: these are leftovers (\"dsmctl -D %s gc\" removes "
                "them)", o->datadir);
     putchar('\n');
 out:
-    for (uint32_t i = 0; i < snap->nsegs; i++) {
+    for (size_t i = 0; i < n; i++) {
         free(rows[i].name);
         free(rows[i].holders);
     }
@@ -134,105 +148,105 @@ out:
     return rc;
 }
 
-static void print_json(const struct dsmctl_options *o, const struct dsm_inspect_target *t,
-                       const struct dsm_inspect *snap, const struct dsmctl_lock_state *ls)
+static void print_json(const struct dsmctl_options *o, dsm_inspection *insp,
+                       const dsm_instance_info *info)
 {
     time_t now = time(NULL);
-    bool has_backend = t->state_rc == 0;
-    bool has_control = has_backend && t->control_rc == 0;
+    bool has_backend = info->state_status == 0;
+    bool has_control = has_backend && info->control_status == 0;
+    size_t nseg = dsm_inspect_nsegments(insp), nproc = dsm_inspect_nprocesses(insp);
     char hb[DSM_HANDLE_STRLEN];
 
     printf("{\n  \"data_directory\": ");
     dsmctl_json_string(stdout, o->datadir);
-    printf(",\n  \"instance\": \"%s\",\n  \"running\": %s,\n", t->instance,
-           ls->held ? "true" : "false");
-    if (ls->pid > 0)
-        printf("  \"lock_pid\": %ld,\n", ls->pid);
+    printf(",\n  \"instance\": \"%s\",\n  \"running\": %s,\n", info->id,
+           info->state == DSM_INSTANCE_RUNNING ? "true" : "false");
+    if (info->lock_pid > 0)
+        printf("  \"lock_pid\": %ld,\n", (long)info->lock_pid);
     else
         printf("  \"lock_pid\": null,\n");
     printf("  \"backend\": ");
     if (has_backend)
-        dsmctl_json_string(stdout, dsm_impl_type_name(t->rec.backend));
+        dsmctl_json_string(stdout, dsm_impl_type_name(info->backend));
     else
         printf("null");
     printf(",\n  \"control_segment\": ");
     if (has_control)
-        printf("\"%s\"", dsm_handle_format(t->rec.control, hb));
+        printf("\"%s\"", dsm_handle_format(info->control, hb));
     else
         printf("null");
     printf(",\n  \"segments\": [");
-    for (uint32_t i = 0; i < snap->nsegs; i++) {
-        const struct dsm_inspect_segment *s = &snap->segs[i];
-        char name[4096];
+    for (size_t i = 0; i < nseg; i++) {
+        dsm_segment_info s;
+        pid_t *pids;
 
-        dsm_impl_segment_name(t->inst, s->handle, name, sizeof(name));
+        dsm_inspect_segment(insp, i, &s, sizeof(s));
         printf("%s\n    {\"handle\": \"%s\", \"name\": ", i ? "," : "",
-               dsm_handle_format(s->handle, hb));
-        dsmctl_json_string(stdout, name);
+               dsm_handle_format(s.handle, hb));
+        dsmctl_json_string(stdout, s.name);
         printf(", \"size\": %llu, \"state\": \"%s\", \"refcnt\": %u, \"pinned\": %s, "
                "\"holders\": [",
-               (unsigned long long)s->size, dsm__inspect_state_name(s->state),
-               (unsigned)s->refcnt, s->pinned ? "true" : "false");
-        for (uint32_t k = 0; k < s->nholders; k++)
-            printf("%s%d", k ? ", " : "",
-                   (int)snap->procs[snap->holders[s->first_holder + k]].pid);
-        printf("], \"created\": %u, \"age_seconds\": %lld", (unsigned)s->created,
-               (long long)((int64_t)now - (int64_t)s->created));
-        if (s->os_id >= 0)
-            printf(", \"os_id\": %lld", (long long)s->os_id);
+               (unsigned long long)s.size, s.state, (unsigned)s.refcnt,
+               s.pinned ? "true" : "false");
+        pids = calloc(s.nholders ? s.nholders : 1, sizeof(*pids));
+        if (pids != NULL) {
+            dsm_inspect_segment_holders(insp, i, pids, s.nholders);
+            for (uint32_t k = 0; k < s.nholders; k++)
+                printf("%s%d", k ? ", " : "", (int)pids[k]);
+            free(pids);
+        }
+        printf("], \"created\": %lld, \"age_seconds\": %lld", (long long)s.created,
+               (long long)((int64_t)now - s.created));
+        if (s.os_id >= 0)
+            printf(", \"os_id\": %lld", (long long)s.os_id);
         printf("}");
     }
-    printf("%s],\n  \"processes\": [", snap->nsegs ? "\n  " : "");
-    for (uint32_t i = 0; i < snap->nprocs; i++) {
-        const struct dsm_inspect_proc *p = &snap->procs[i];
+    printf("%s],\n  \"processes\": [", nseg ? "\n  " : "");
+    for (size_t i = 0; i < nproc; i++) {
+        dsm_process_info p;
 
-        printf("%s\n    {\"pid\": %d, \"supervisor\": %s, \"alive\": %s, \"references\": %u}",
-               i ? "," : "", (int)p->pid, p->supervisor ? "true" : "false",
-               p->alive ? "true" : "false", (unsigned)p->nrefs);
+        dsm_inspect_process(insp, i, &p, sizeof(p));
+        printf("%s\n    {\"pid\": %d, \"supervisor\": %s, \"alive\": %s, \"references\": %u, "
+               "\"kind\": \"%s\", \"bytes_mapped\": %llu}",
+               i ? "," : "", (int)p.pid, strcmp(p.kind, "supervisor") == 0 ? "true" : "false",
+               p.alive ? "true" : "false", (unsigned)p.references, p.kind,
+               (unsigned long long)p.bytes_mapped);
     }
-    printf("%s],\n  \"totals\": {\"segments\": %u, \"live\": %u, \"bytes\": %llu, "
+    printf("%s],\n  \"totals\": {\"segments\": %zu, \"live\": %u, \"bytes\": %llu, "
            "\"pinned\": %u}\n}\n",
-           snap->nprocs ? "\n  " : "", (unsigned)snap->nsegs, (unsigned)snap->nlive,
-           (unsigned long long)snap->live_bytes, (unsigned)snap->npinned);
+           nproc ? "\n  " : "", nseg, (unsigned)info->live_segments,
+           (unsigned long long)info->live_bytes, (unsigned)info->pinned_segments);
 }
 
 int dsmctl_list(const struct dsmctl_options *o)
 {
-    struct dsmctl_lock_state ls;
-    struct dsm_inspect_target t;
-    struct dsm_inspect snap;
+    dsm_inspection *insp;
+    dsm_instance_info i;
     int rc;
 
-    if ((rc = dsmctl_inspect_begin(o->datadir, &ls, &t)) != 0)
+    if ((rc = dsmctl_inspect(o->datadir, &insp, &i)) != 0)
         return rc;
-    memset(&snap, 0, sizeof(snap));
-    if (t.state_rc < 0 && t.state_rc != -ENOENT) {
-        dsmctl_error("%s", t.msg);
+    if (i.state_status < 0 && i.state_status != -ENOENT) {
+        dsmctl_error("%s", i.message);
         rc = DSMCTL_EXIT_FAIL;
         goto out;
     }
-    if (t.state_rc == 0 && t.control_rc < 0 && t.control_rc != DSM_EDISABLED) {
-        if (t.control_rc == -ENOENT)
+    if (i.state_status == 0 && i.control_status < 0 && i.control_status != DSM_EDISABLED) {
+        if (i.control_status == -ENOENT)
             dsmctl_error("the control segment %016llx recorded in the state file of \"%s\" "
-                         "does not exist", (unsigned long long)t.rec.control, o->datadir);
+                         "does not exist", (unsigned long long)i.control, o->datadir);
         else
-            dsmctl_error("the control segment of \"%s\" is not valid: %s", o->datadir, t.msg);
+            dsmctl_error("the control segment of \"%s\" is not valid: %s", o->datadir,
+                         i.message);
         rc = DSMCTL_EXIT_FAIL;
         goto out;
     }
     /* No state file (shut down cleanly) or the backend none: nothing is listed. */
-    if (t.state_rc == 0 && t.control_rc == 0 && dsmctl_snapshot(&t, &snap) < 0) {
-        dsmctl_error("could not read the control segment of \"%s\": %s", o->datadir,
-                     dsm_errmsg());
-        rc = DSMCTL_EXIT_FAIL;
-        goto out;
-    }
     if (o->json)
-        print_json(o, &t, &snap, &ls);
+        print_json(o, insp, &i);
     else
-        rc = print_table(o, &t, &snap, &ls);
+        rc = print_table(o, insp, &i);
 out:
-    dsm__inspect_free(&snap);
-    dsm__inspect_close(&t);
+    dsm_inspect_close(insp);
     return rc;
 }

@@ -14,8 +14,47 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dsmctl.h"
+
+int dsmctl_inspect(const char *datadir, dsm_inspection **insp, dsm_instance_info *info)
+{
+    struct stat st;
+
+    if (stat(datadir, &st) != 0) {
+        if (errno == ENOENT)
+            dsmctl_error("data directory \"%s\" does not exist", datadir);
+        else
+            dsmctl_error("could not access data directory \"%s\": %s", datadir,
+                         strerror(errno));
+        return DSMCTL_EXIT_FAIL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        dsmctl_error("\"%s\" is not a directory", datadir);
+        return DSMCTL_EXIT_FAIL;
+    }
+    if (dsm_inspect_open(datadir, DSMCTL_LOCK_TIMEOUT_MS, insp) < 0) {
+        dsmctl_error("%s", dsm_errmsg());
+        return DSMCTL_EXIT_FAIL;
+    }
+    dsm_inspect_instance(*insp, info, sizeof(*info));
+    if (info->state == DSM_INSTANCE_NONE) {
+        dsmctl_error("\"%s\" is not a dynshm data directory: it has no dynshm.state and no "
+                     "dynshm.lock (no supervisor ever ran there)", datadir);
+        goto fail;
+    }
+    /* No permission is an error of the directory, not a sign of a damaged instance. */
+    if (info->state_status == -EACCES || info->state_status == -EPERM) {
+        dsmctl_error("%s", info->message);
+        goto fail;
+    }
+    return 0;
+fail:
+    dsm_inspect_close(*insp);
+    *insp = NULL;
+    return DSMCTL_EXIT_FAIL;
+}
 
 void dsmctl_error(const char *fmt, ...)
 {

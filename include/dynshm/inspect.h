@@ -1,0 +1,159 @@
+/*
+ * dynshm/inspect.h - the operator's view of an instance, and cleanup of a
+ * dead one: read-only inspection and dsm_gc().
+ *
+ * Any process of the instance's user may inspect a data directory, whether
+ * a supervisor runs there or not, without joining the instance: nothing is
+ * registered and no segment is mapped except the control segment.
+ * dsm_inspect_open() takes a consistent snapshot (one short critical
+ * section, so a slow reader never holds the server's lock) and every
+ * accessor reads from that snapshot.  dsmctl(1) is built on this header
+ * and nothing else.
+ *
+ * The info structs grow at their end only: callers pass sizeof(their
+ * struct) and the library fills that many bytes, so a program built
+ * against an older header keeps working with a newer library.
+ */
+#ifndef DYNSHM_INSPECT_H
+#define DYNSHM_INSPECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <dynshm/common.h>
+#include <dynshm/dsm_impl.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- cleanup of a dead instance ---------------------------------------------- */
+
+typedef enum dsm_gc_action {
+    DSM_GC_REMOVED = 0,     /* removed */
+    DSM_GC_WOULD_REMOVE = 1, /* dry run: would be removed */
+    DSM_GC_KEPT = 2,        /* this instance's, but could not be removed: detail says why */
+    DSM_GC_UNPROVEN = 3     /* may be this instance's but cannot be proven: left; see hint */
+} dsm_gc_action;
+
+/* One object dsm_gc() dealt with; valid during the report call only. */
+typedef struct dsm_gc_object {
+    dsm_gc_action action;
+    const char *kind;   /* "segment", "control segment", "leftover", "segments", "state file" */
+    const char *name;   /* its name in the system ("/dynshm.<id>.<handle>", "key 0x..", path) */
+    dsm_handle handle;  /* or 0 */
+    const char *detail; /* why it was kept, what it was; "" if nothing to say */
+    const char *hint;   /* for DSM_GC_UNPROVEN: how to remove it by hand; else "" */
+} dsm_gc_object;
+
+typedef void (*dsm_gc_report)(const dsm_gc_object *object, void *arg);
+
+#define DSM_GC_DRY_RUN 0x1u /* only report what would be removed */
+
+/*
+ * Remove what a dead instance left in datadir, exactly as the next
+ * supervisor start-up would, without starting one: every segment its
+ * control segment lists, the control segment, names carrying its prefix,
+ * then the state file (kept if anything could not be removed, so gc can be
+ * run again).  Takes the data directory lock for the duration.  report, if
+ * not NULL, is called for each object.  Returns the number of shared
+ * memory objects removed (or that would be), -EBUSY if the instance is
+ * running, or another negative error.
+ */
+DSM_EXPORT int dsm_gc(const char *datadir, unsigned flags, dsm_gc_report report, void *arg);
+
+/* ---- inspection ---------------------------------------------------------------- */
+
+typedef struct dsm_inspection dsm_inspection;
+
+typedef enum dsm_instance_state {
+    DSM_INSTANCE_NONE = 0,    /* no dynshm instance has used this directory */
+    DSM_INSTANCE_STOPPED = 1, /* not running, shut down cleanly: nothing left */
+    DSM_INSTANCE_RUNNING = 2, /* a supervisor or its workers hold the directory */
+    DSM_INSTANCE_DEAD = 3     /* not running, but not shut down: leftovers possible (dsm_gc) */
+} dsm_instance_state;
+
+typedef struct dsm_instance_info {
+    dsm_instance_state state;
+    char id[17];              /* the instance id: 16 hex digits */
+    const char *datadir;      /* as given to dsm_inspect_open() */
+    bool lock_file;           /* DIR/dynshm.lock exists */
+    pid_t lock_pid;           /* the pid the last supervisor wrote into it, or 0 */
+    int state_status;         /* 0: the state file is valid; -ENOENT: there is none; else
+                                 why it is not trusted (see message) */
+    pid_t state_pid;          /* the supervisor that wrote the state file */
+    dsm_impl_type backend;    /* from the state file (DSM_IMPL_NONE without one) */
+    dsm_handle control;       /* the control segment it names, or 0 */
+    const char *control_name; /* its name in the system, or "" */
+    uint64_t control_size;
+    int control_status;       /* 0: the control segment was read; DSM_EDISABLED: backend none;
+                                 -ENOENT: it does not exist; DSM_ESTATE: not tried (no valid
+                                 state file); else why it is not trusted (see message) */
+    char message[512];        /* the reason for the first non-zero status, as a sentence */
+    /* The rest is valid when control_status == 0. */
+    pid_t supervisor_pid;     /* the supervisor that created the control segment */
+    uint64_t created_usec;    /* when (µs since the epoch) */
+    uint32_t max_segments, max_processes, max_mappings;
+    uint32_t segments;        /* slots in use: live + creating + dying */
+    uint32_t live_segments, creating_segments, dying_segments, pinned_segments;
+    uint64_t live_bytes;
+    uint32_t processes, alive_processes;
+    uint32_t mappings;        /* references in use */
+    uint32_t orphans;         /* segments repair gave to the supervisor to finish */
+    uint64_t creates, destroys, repairs, corruptions; /* since the control segment was made */
+} dsm_instance_info;
+
+typedef struct dsm_segment_info {
+    dsm_handle handle;
+    uint64_t size;            /* 0 while creating */
+    const char *state;        /* "live", "creating", "dying" */
+    uint32_t refcnt;          /* mappings + (pinned ? 1 : 0) */
+    bool pinned;
+    int64_t created;          /* seconds since the epoch */
+    int64_t os_id;            /* sysv shmid, else -1 */
+    const char *name;         /* its name in the system */
+    uint32_t nholders;        /* processes holding a reference */
+} dsm_segment_info;
+
+typedef struct dsm_process_info {
+    pid_t pid;
+    uint64_t start_time;      /* clock ticks since boot: with pid, the process's identity */
+    bool alive;               /* that process still runs */
+    const char *kind;         /* "supervisor", "forked" or "exec'd" */
+    uint32_t references;      /* mappings and destroy claims it holds */
+    uint64_t bytes_mapped;    /* sum of the sizes of the live segments it maps */
+    int64_t registered_usec;  /* when it joined (µs since the epoch) */
+} dsm_process_info;
+
+/*
+ * Inspect datadir.  Fails only when the directory itself cannot be used;
+ * a missing or unreadable state file or control segment is described in
+ * dsm_instance_info.  timeout_ms bounds the wait for the control lock
+ * (-1: no bound).  Free with dsm_inspect_close().
+ */
+DSM_EXPORT int dsm_inspect_open(const char *datadir, int timeout_ms, dsm_inspection **out);
+DSM_EXPORT void dsm_inspect_close(dsm_inspection *insp);
+
+/* Fill up to size bytes of *out; 0 or -EINVAL. */
+DSM_EXPORT int dsm_inspect_instance(const dsm_inspection *insp, dsm_instance_info *out,
+                                    size_t size);
+
+/* Segments, in slot order: their number, and the i-th (-ERANGE past the end). */
+DSM_EXPORT size_t dsm_inspect_nsegments(const dsm_inspection *insp);
+DSM_EXPORT int dsm_inspect_segment(const dsm_inspection *insp, size_t i, dsm_segment_info *out,
+                                   size_t size);
+/* The pids holding segment i: up to max of them into pids; returns how many there are. */
+DSM_EXPORT size_t dsm_inspect_segment_holders(const dsm_inspection *insp, size_t i, pid_t *pids,
+                                              size_t max);
+
+/* Registered processes: their number, and the i-th (-ERANGE past the end). */
+DSM_EXPORT size_t dsm_inspect_nprocesses(const dsm_inspection *insp);
+DSM_EXPORT int dsm_inspect_process(const dsm_inspection *insp, size_t i, dsm_process_info *out,
+                                   size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DYNSHM_INSPECT_H */
