@@ -19,6 +19,7 @@ int main(void)
     tu_root_init();
     sr = srunner_create(suite_common());
     srunner_add_suite(sr, suite_dsm_impl());
+    srunner_add_suite(sr, suite_control());
     srunner_add_suite(sr, suite_inject());
     srunner_add_suite(sr, suite_settings());
     srunner_add_suite(sr, suite_dsm());

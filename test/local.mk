@@ -12,6 +12,7 @@ test_check_dynshm_SOURCES = \
 	test/check_common.c \
 	test/check_dsm_impl.c \
 	test/check_inject.c \
+	test/check_control.c \
 	test/check_settings.c \
 	test/dsmtest.h \
 	test/dsmtest.c \
@@ -85,7 +86,8 @@ EXTRA_DIST += test/valgrind.supp
 # libFuzzer targets: built by `configure --enable-fuzzing CC=clang` (scripts/fuzz.sh
 # does that out of tree in _build/fuzz); seed corpora in test/fuzz/corpus/<target>/.
 if ENABLE_FUZZING
-noinst_PROGRAMS += test/fuzz/fuzz_settings test/fuzz/fuzz_state_file test/fuzz/fuzz_control
+noinst_PROGRAMS += test/fuzz/fuzz_settings test/fuzz/fuzz_state_file test/fuzz/fuzz_control \
+	test/fuzz/make_control_seeds
 endif
 FUZZ_TARGET_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 test_fuzz_fuzz_settings_SOURCES = test/fuzz/fuzz_settings.c
@@ -100,6 +102,10 @@ test_fuzz_fuzz_control_SOURCES = test/fuzz/fuzz_control.c
 test_fuzz_fuzz_control_CPPFLAGS = $(FUZZ_TARGET_CPPFLAGS)
 test_fuzz_fuzz_control_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 test_fuzz_fuzz_control_LDADD = libdynshm_core.la
+# Regenerates the control seeds when the layout changes (see its header).
+test_fuzz_make_control_seeds_SOURCES = test/fuzz/make_control_seeds.c
+test_fuzz_make_control_seeds_CPPFLAGS = $(FUZZ_TARGET_CPPFLAGS)
+test_fuzz_make_control_seeds_LDADD = libdynshm_core.la
 EXTRA_DIST += test/fuzz/corpus
 
 # A longer fuzzing run: FUZZ_SECONDS per target (default 300); CI runs 20.

@@ -399,6 +399,10 @@ uint64_t dsm__control_repair(struct dsm_control *ctl)
             fixes++;
         }
         if (s->state == DSM_SLOT_FREE) {
+            /* A free slot counts nothing and holds no pin, whatever was scribbled. */
+            fixes += s->refcnt != 0 || s->pinned != 0;
+            s->refcnt = 0;
+            s->pinned = 0;
             s->flags = 0;
             s->next_free = h->slot_free;
             h->slot_free = i;
@@ -538,6 +542,7 @@ int dsm__control_destroy_all(dsm_impl_instance *inst, struct dsm_control *ctl,
             int rc = dsm_impl_destroy(inst, &victims[i]);
 
             gone[i] = rc == 0 || rc == -ENOENT;
+            DSM_CTL_STEP(); /* a kill here: destroyed, still listed; the next pass frees it */
             dsm_impl_segment_name(inst, victims[i].handle, name, sizeof(name));
             if (rc == 0) {
                 destroyed++;
@@ -569,4 +574,124 @@ int dsm__control_destroy_all(dsm_impl_instance *inst, struct dsm_control *ctl,
     if (left)
         *left = kept;
     return destroyed;
+}
+
+/* ---- verification ------------------------------------------------------------------ */
+
+static unsigned problem(char *why, size_t len, unsigned n, const char *fmt, ...)
+    DSM_PRINTF(4, 5);
+static unsigned problem(char *why, size_t len, unsigned n, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (n == 0 && why && len) {
+        va_start(ap, fmt);
+        vsnprintf(why, len, fmt, ap);
+        va_end(ap);
+    }
+    return n + 1;
+}
+
+/* Walk a free list of n entries; -1 if it leaves the table or loops. */
+static int64_t walk_free(uint32_t head, uint32_t n, uint32_t (*next)(const struct dsm_control *,
+                                                                      uint32_t),
+                         const struct dsm_control *ctl, bool (*is_free)(const struct dsm_control *,
+                                                                         uint32_t))
+{
+    int64_t count = 0;
+
+    for (uint32_t i = head; i != DSM_CONTROL_NONE; i = next(ctl, i)) {
+        if (i >= n || count > n || !is_free(ctl, i))
+            return -1;
+        count++;
+    }
+    return count;
+}
+
+static uint32_t slot_next(const struct dsm_control *c, uint32_t i) { return c->slots[i].next_free; }
+static bool slot_free(const struct dsm_control *c, uint32_t i) { return c->slots[i].state == DSM_SLOT_FREE; }
+static uint32_t proc_next(const struct dsm_control *c, uint32_t i) { return c->procs[i].next_free; }
+static bool proc_free(const struct dsm_control *c, uint32_t i) { return c->procs[i].state == DSM_PROC_FREE; }
+static uint32_t ref_next(const struct dsm_control *c, uint32_t i) { return c->refs[i].next; }
+static bool ref_free_(const struct dsm_control *c, uint32_t i) { return c->refs[i].slot == DSM_CONTROL_NONE; }
+
+unsigned dsm__control_verify(struct dsm_control *ctl, char *why, size_t len)
+{
+    const struct dsm_control_header *h = ctl->hdr;
+    uint32_t *counts = calloc(h->nslots, sizeof(*counts));
+    uint32_t used = 0, active = 0, refs = 0, orphans = 0;
+    unsigned bad = 0;
+    int64_t n;
+
+    if (counts == NULL)
+        return problem(why, len, 0, "out of memory");
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        used += ctl->slots[i].state != DSM_SLOT_FREE;
+        orphans += ctl->slots[i].state != DSM_SLOT_FREE &&
+                   (ctl->slots[i].flags & DSM_SLOT_ORPHAN) != 0;
+        if (ctl->slots[i].state > DSM_SLOT_DYING)
+            bad = problem(why, len, bad, "slot %u has state %u", i, ctl->slots[i].state);
+    }
+    for (uint32_t i = 0; i < h->nprocs; i++)
+        active += ctl->procs[i].state == DSM_PROC_ACTIVE;
+    if (used != h->slots_used)
+        bad = problem(why, len, bad, "slots_used %u, but %u slots are in use", h->slots_used, used);
+    if (active != h->procs_used)
+        bad = problem(why, len, bad, "procs_used %u, but %u are active", h->procs_used, active);
+    if (orphans != h->orphans)
+        bad = problem(why, len, bad, "orphans %u, but %u slots are flagged", h->orphans, orphans);
+    n = walk_free(h->slot_free, h->nslots, slot_next, ctl, slot_free);
+    if (n != (int64_t)(h->nslots - used))
+        bad = problem(why, len, bad, "free slot list has %lld entries, %u expected",
+                      (long long)n, h->nslots - used);
+    n = walk_free(h->proc_free, h->nprocs, proc_next, ctl, proc_free);
+    if (n != (int64_t)(h->nprocs - active))
+        bad = problem(why, len, bad, "free process list has %lld entries, %u expected",
+                      (long long)n, h->nprocs - active);
+    for (uint32_t p = 0; p < h->nprocs; p++) {
+        const struct dsm_control_proc *pr = &ctl->procs[p];
+        uint32_t k = 0, prev = DSM_CONTROL_NONE;
+
+        if (pr->state != DSM_PROC_ACTIVE)
+            continue;
+        for (uint32_t r = pr->ref_head; r != DSM_CONTROL_NONE; r = ctl->refs[r].next) {
+            if (r >= h->nrefs || k > h->nrefs || ctl->refs[r].proc != p ||
+                ctl->refs[r].prev != prev || ctl->refs[r].slot >= h->nslots ||
+                ctl->slots[ctl->refs[r].slot].state == DSM_SLOT_FREE) {
+                bad = problem(why, len, bad, "process %u's reference list is broken at %u", p, r);
+                break;
+            }
+            counts[ctl->refs[r].slot]++;
+            prev = r;
+            k++;
+        }
+        if (k != pr->nrefs)
+            bad = problem(why, len, bad, "process %u lists %u references, counts %u", p, k,
+                          pr->nrefs);
+        refs += k;
+    }
+    if (refs != h->refs_used)
+        bad = problem(why, len, bad, "refs_used %u, but %u are listed", h->refs_used, refs);
+    n = walk_free(h->ref_free, h->nrefs, ref_next, ctl, ref_free_);
+    if (n != (int64_t)(h->nrefs - refs))
+        bad = problem(why, len, bad, "free reference list has %lld entries, %u expected",
+                      (long long)n, h->nrefs - refs);
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        const struct dsm_control_slot *s = &ctl->slots[i];
+
+        if (s->state == DSM_SLOT_FREE)
+            continue;
+        if ((uint32_t)s->handle != i)
+            bad = problem(why, len, bad, "slot %u holds handle %016llx", i,
+                          (unsigned long long)s->handle);
+        if (s->state == DSM_SLOT_LIVE && s->refcnt != counts[i] + (s->pinned ? 1u : 0u))
+            bad = problem(why, len, bad, "slot %u: refcnt %u, but %u references%s", i,
+                          s->refcnt, counts[i], s->pinned ? " and a pin" : "");
+        /* The closure rule: somebody answers for every slot in use. */
+        if (counts[i] == 0 && !(s->state == DSM_SLOT_LIVE && s->pinned) &&
+            !(s->flags & DSM_SLOT_ORPHAN))
+            bad = problem(why, len, bad, "slot %u (state %u) has no owner", i, s->state);
+    }
+    free(counts);
+    return bad;
 }

@@ -182,6 +182,8 @@ extern void (*dsm__control_step_hook)(void);
         if (__builtin_expect(dsm__control_step_hook != NULL, 0))                             \
             dsm__control_step_hook();                                                         \
     } while (0)
+#define DSM_CTL_STEP_EXPR()                                                                   \
+    (__builtin_expect(dsm__control_step_hook != NULL, 0) ? dsm__control_step_hook() : (void)0)
 
 /* A process's view of a mapped control segment. */
 struct dsm_control {
@@ -236,6 +238,13 @@ int dsm__control_lock(struct dsm_control *ctl);
 /* The same, giving up with -ETIMEDOUT after timeout_ms (-1: never). */
 int dsm__control_lock_timed(struct dsm_control *ctl, int timeout_ms);
 void dsm__control_unlock(struct dsm_control *ctl);
+
+/*
+ * Check every invariant of the table (counts, free lists, per-process
+ * lists, refcounts, the closure rule), lock held.  Returns the number of
+ * problems; the first is described in why.  For tests and operators.
+ */
+unsigned dsm__control_verify(struct dsm_control *ctl, char *why, size_t len);
 
 /* Rebuild derived state from primary facts; returns the number of fixes. Under lock. */
 uint64_t dsm__control_repair(struct dsm_control *ctl);

@@ -55,7 +55,8 @@ static int ref_alloc(struct dsm_control *ctl, uint32_t proc, uint32_t slot, uint
     next = r->next;
     if (bad_index(next, h->nrefs, true))
         return dsm__control_corrupt(ctl, "the free reference list", next, h->nrefs);
-    if (bad_index(head, h->nrefs, true))
+    if (bad_index(head, h->nrefs, true) ||
+        (head != NONE && (ctl->refs[head].proc != proc || ctl->refs[head].prev != NONE)))
         return dsm__control_corrupt(ctl, "a process's reference list", head, h->nrefs);
     h->ref_free = next;
     DSM_CTL_STEP();

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../common/internal.h"
+#include "control.h"
 #include "state_file.h"
 
 int dsm__state_format(const struct dsm_state_record *r, char *buf, size_t len)
@@ -161,6 +162,9 @@ static int state_path(const char *datadir, const char *name, char *buf, size_t l
     return 0;
 }
 
+/* A kill point before a call whose result is used in an expression. */
+#define dsm__step_then(call) (DSM_CTL_STEP_EXPR(), (call))
+
 int dsm__state_write(const char *datadir, const struct dsm_state_record *r)
 {
     char path[4096], tmp[4096], text[DSM_STATE_MAX_SIZE];
@@ -172,10 +176,12 @@ int dsm__state_write(const char *datadir, const struct dsm_state_record *r)
     if ((n = dsm__state_format(r, text, sizeof(text))) < 0)
         return n;
     unlink(tmp); /* a leftover from a crash mid-write */
+    DSM_CTL_STEP(); /* kill points for the lifecycle tests: one per system call */
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return dsm__error(-errno, "could not create file \"%s\": %m", tmp);
-    if (write(fd, text, (size_t)n) != n || fsync(fd) != 0) {
+    DSM_CTL_STEP();
+    if (write(fd, text, (size_t)n) != n || dsm__step_then(fsync(fd)) != 0) {
         int e = errno ? errno : EIO;
 
         close(fd);
@@ -183,6 +189,7 @@ int dsm__state_write(const char *datadir, const struct dsm_state_record *r)
         return dsm__error(-e, "could not write file \"%s\": %m", tmp);
     }
     close(fd);
+    DSM_CTL_STEP();
     if (rename(tmp, path) != 0) {
         int e = errno;
 
@@ -190,6 +197,7 @@ int dsm__state_write(const char *datadir, const struct dsm_state_record *r)
         return dsm__error(-e, "could not rename \"%s\" to \"%s\": %m", tmp, path);
     }
     /* Make the rename itself durable. */
+    DSM_CTL_STEP();
     dfd = open(datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
@@ -250,6 +258,7 @@ int dsm__state_remove(const char *datadir)
 
     if ((rc = state_path(datadir, DSM_STATE_FILE, path, sizeof(path))) < 0)
         return rc;
+    DSM_CTL_STEP();
     if (unlink(path) != 0)
         return dsm__error(-errno, "could not remove file \"%s\": %m", path);
     return 0;

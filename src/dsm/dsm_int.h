@@ -11,6 +11,7 @@
 #define DYNSHM_DSM_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <dynshm/dsm.h>
@@ -40,6 +41,15 @@ struct dsm_segment {
 };
 
 struct dsm_resowner {
+    /*
+     * One reference for being alive (dropped by dsm_resowner_delete) plus
+     * one per thread where it is current: freed when the last goes, so a
+     * thread whose current owner another thread deleted never touches freed
+     * memory.  `deleted` (under mu) sends that thread's new mappings to
+     * session lifetime instead.
+     */
+    _Atomic int refs;
+    bool deleted;
     char name[64];
     dsm_resowner *parent, *children, *sibling_prev, *sibling_next;
     dsm_segment *segs;

@@ -23,16 +23,34 @@ dsm_resowner *dsm_resowner_current(void)
     return current_owner;
 }
 
+static void owner_unref(dsm_resowner *o)
+{
+    if (o && atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1)
+        free(o);
+}
+
 dsm_resowner *dsm_resowner_set_current(dsm_resowner *owner)
 {
-    dsm_resowner *prev = current_owner;
+    dsm_resowner *prev = current_owner, *ret = prev;
 
+    if (owner)
+        atomic_fetch_add_explicit(&owner->refs, 1, memory_order_relaxed);
     current_owner = owner;
-    return prev;
+    if (prev) {
+        /* A deleted owner is gone for its caller: never hand it back as "previous". */
+        pthread_mutex_lock(&dsm__p.mu);
+        if (prev->deleted)
+            ret = NULL;
+        pthread_mutex_unlock(&dsm__p.mu);
+        owner_unref(prev);
+    }
+    return ret;
 }
 
 void dsm__owner_link(dsm_segment *seg, dsm_resowner *owner)
 {
+    if (owner && owner->deleted)
+        owner = NULL; /* current in this thread, deleted by another: session lifetime */
     seg->owner = owner;
     if (owner == NULL)
         return;
@@ -68,6 +86,7 @@ int dsm_resowner_create(dsm_resowner *parent, const char *name, dsm_resowner **o
     o = calloc(1, sizeof(*o));
     if (o == NULL)
         return dsm__error(-ENOMEM, "out of memory");
+    atomic_init(&o->refs, 1);
     snprintf(o->name, sizeof(o->name), "%s", name ? name : "(unnamed)");
     o->parent = parent;
     if (parent) {
@@ -110,22 +129,31 @@ void dsm_resowner_release(dsm_resowner *owner, bool is_commit)
 
 void dsm_resowner_delete(dsm_resowner *owner)
 {
+    dsm_resowner *parent;
+
     if (owner == NULL)
         return;
     dsm_resowner_release(owner, false);
     while (owner->children)
         dsm_resowner_delete(owner->children);
     pthread_mutex_lock(&dsm__p.mu);
-    if (owner->parent) {
+    if (owner->deleted) { /* deleted twice: the first call did everything */
+        pthread_mutex_unlock(&dsm__p.mu);
+        return;
+    }
+    owner->deleted = true;
+    parent = owner->parent;
+    owner->parent = NULL;
+    if (parent) {
         if (owner->sibling_prev)
             owner->sibling_prev->sibling_next = owner->sibling_next;
         else
-            owner->parent->children = owner->sibling_next;
+            parent->children = owner->sibling_next;
         if (owner->sibling_next)
             owner->sibling_next->sibling_prev = owner->sibling_prev;
     }
     pthread_mutex_unlock(&dsm__p.mu);
     if (current_owner == owner)
-        current_owner = owner->parent;
-    free(owner);
+        dsm_resowner_set_current(parent);
+    owner_unref(owner); /* freed now, or by the last thread where it is current */
 }
