@@ -18,6 +18,7 @@ Suite *suite_lifecycle(void);
 Suite *suite_crash(void);
 Suite *suite_hostile(void);
 Suite *suite_control(void);
+Suite *suite_killpoints(void);
 
 /*
  * Every data directory a test makes lives under one root per run, so the
