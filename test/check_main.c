@@ -26,6 +26,7 @@ int main(void)
     srunner_add_suite(sr, suite_lifecycle());
     srunner_add_suite(sr, suite_crash());
     srunner_add_suite(sr, suite_killpoints());
+    srunner_add_suite(sr, suite_process());
     srunner_add_suite(sr, suite_hostile());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

@@ -503,18 +503,14 @@ void dsm_worker_exit(void)
 int dsm_gc(const char *datadir, unsigned flags, dsm_gc_report report, void *arg)
 {
     struct dsm__gc g = {.flags = flags, .report = report, .arg = arg, .sweep_all = true};
-    struct stat st;
     long holder;
     int fd, rc;
 
     if (flags & ~DSM_GC_DRY_RUN)
         return dsm__error(-EINVAL, "invalid flags 0x%x for dsm_gc", flags);
-    if (datadir == NULL || datadir[0] == '\0')
-        return dsm__error(-EINVAL, "a data directory is required");
-    if (stat(datadir, &st) != 0)
-        return dsm__error(-errno, "could not access data directory \"%s\": %m", datadir);
-    if (!S_ISDIR(st.st_mode))
-        return dsm__error(-ENOTDIR, "data directory \"%s\" is not a directory", datadir);
+    /* The same checks as start-up: a directory others can write is not trusted. */
+    if ((rc = dsm__datadir_check(datadir)) != 0)
+        return rc;
     /* Held to the end: no supervisor can start on the directory meanwhile. */
     fd = dsm__datadir_lock(datadir, false, &holder);
     if (fd == -EBUSY)
