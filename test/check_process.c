@@ -8,7 +8,8 @@
  *   - exit() of a supervisor is not a shut-down (a server that daemonises
  *     keeps its segments) and runs no user callback; exit() of a worker
  *     leaves the facility without running callbacks either;
- *   - a data directory other users can write is refused;
+ *   - a data directory other users can write is refused, and sweeps remove
+ *     only objects of this uid, even as root;
  *   - the public inspection API describes a running instance.
  */
 #include "config.h"
@@ -351,6 +352,36 @@ START_TEST(test_inspection_of_running_instance)
 }
 END_TEST
 
+/* A name with the instance's prefix owned by another uid is not ours: sweeps leave it. */
+START_TEST(test_sweep_skips_other_users)
+{
+    struct sv v;
+    char path[256], other[256];
+    int fd;
+
+    if (geteuid() != 0 || !sv_start(&v, DSM_IMPL_POSIX, NULL))
+        return; /* only root can make a file of another uid */
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+    snprintf(path, sizeof(path), "/dev/shm/dynshm.%s.00000000000000aa", v.id);
+    snprintf(other, sizeof(other), "/dev/shm/dynshm.%s.00000000000000bb", v.id);
+    ck_assert_int_ge(fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600), 0);
+    ck_assert_int_eq(fchown(fd, 65534, 65534), 0);
+    close(fd);
+    ck_assert_int_ge(fd = open(other, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600), 0);
+    close(fd); /* ours: a genuine leftover */
+    ck_assert_int_eq(sv_restart(&v, NULL), 0);
+    ck_assert_int_eq(access(other, F_OK), -1); /* the start-up sweep removed ours */
+    ck_assert_int_eq(access(path, F_OK), 0);   /* and left the other user's */
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+    ck_assert_int_ge(fd = open(other, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600), 0);
+    close(fd);
+    ck_assert_int_eq(dsm_gc(v.dir, 0, NULL, NULL), 1); /* gc: the same rule */
+    ck_assert_int_eq(access(path, F_OK), 0);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(sv_objects(&v), 0);
+}
+END_TEST
+
 Suite *suite_process(void)
 {
     Suite *s = suite_create("process");
@@ -363,6 +394,7 @@ Suite *suite_process(void)
     LOOP(tc, test_worker_exit_leaves_without_callbacks);
     tcase_add_test(tc, test_writable_datadir_refused);
     LOOP(tc, test_inspection_of_running_instance);
+    tcase_add_test(tc, test_sweep_skips_other_users);
     suite_add_tcase(s, tc);
     return s;
 }

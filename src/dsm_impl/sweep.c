@@ -8,6 +8,14 @@
  * touched: the prefix proves the object belongs to this data directory.
  * SysV keys carry no name and cannot be swept; they are cleaned only
  * through the control segment, where ownership can be proven.
+ *
+ * The prefix is not proof enough on its own: another user can create a
+ * file of that name in /dev/shm, and root may remove it.  So an entry is
+ * removed only if it is owned by the effective uid, even when that uid is
+ * 0, and is a regular file or a symbolic link (the link itself is removed,
+ * never its target).  The directory is opened afresh for each sweep
+ * (close-on-exec, its own offset: a dup() of the instance's descriptor
+ * would share the offset, and a second sweep would start at the end).
  */
 #include "config.h"
 
@@ -15,6 +23,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dsm_impl_int.h"
@@ -51,25 +60,28 @@ int dsm__impl_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
     struct dirent *e;
     int n = 0, dfd;
 
-    if (inst->type == DSM_IMPL_POSIX) {
-        d = opendir("/dev/shm"); /* where glibc keeps shm_open objects */
-    } else if (inst->type == DSM_IMPL_MMAP) {
-        dfd = dup(inst->dirfd);
-        d = dfd >= 0 ? fdopendir(dfd) : NULL;
-        if (d == NULL && dfd >= 0)
-            close(dfd);
-    } else {
+    if (inst->type == DSM_IMPL_POSIX) /* where glibc keeps shm_open objects */
+        dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    else if (inst->type == DSM_IMPL_MMAP)
+        dfd = openat(inst->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    else
         return 0;
-    }
+    d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (d == NULL && dfd >= 0)
+        close(dfd);
     if (d == NULL)
         return dsm__error(-errno, "could not scan for leftover segments: %m");
     while ((e = readdir(d)) != NULL) {
         dsm_handle h = name_handle(inst, e->d_name);
         char name[DSM_IMPL_NAME_MAX];
+        struct stat st;
         int rc = 0;
 
         if (h == 0 || h == keep)
             continue;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) || st.st_uid != geteuid())
+            continue; /* gone meanwhile, or not ours whatever its name says */
         inst->ops->name(inst, h, name, sizeof(name));
         if (!dry_run) {
             dsm_impl_segment seg = {.handle = h, .os_id = -1};
