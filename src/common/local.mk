@@ -5,4 +5,6 @@ libdynshm_core_la_SOURCES += \
 	src/common/error.c \
 	src/common/handle.c \
 	src/common/procid.h \
-	src/common/procid.c
+	src/common/procid.c \
+	src/common/futex.h \
+	src/common/futex.c
