@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/bench.h - what the parts of dsm_bench share: options, the timing
  * harness, the raw system-call sequences, the result rows.

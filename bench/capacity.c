@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/capacity.c - what one slot of the control table costs, and how
  * large a table can really be configured.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/dsm_bench.c - the benchmark's entry point: options, and the order
  * in which the runner measures.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/guardian.c - the process that makes sure the benchmark leaves
  * nothing behind, whatever happens to it.

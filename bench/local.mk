@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/local.mk - the benchmark: dynshm against the raw system calls.
 # Built by `make`, run by `make bench` (BENCH_FLAGS=--quick for a smoke run),
 # never part of `make check`: timings are not pass/fail tests.  It links the

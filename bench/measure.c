@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/measure.c - the clock, the samples and the round-robin scheduler.
  *

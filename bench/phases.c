@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/phases.c - the dynshm side of the latency measurements: create +
  * destroy and attach + detach per backend and size, then the same at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/procs.c - two processes creating, attaching and detaching at once.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/raw.c - each backend's system-call sequence, without dynshm.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/report.c - the machine, the results table, TSV and JSON.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # doc/local.mk - man pages and the user guide.
 # Every page under doc/man*/ is listed here so that `make install` installs
 # it and `make dist` ships it; test/check-man.sh fails if one is missing.

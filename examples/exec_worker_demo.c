@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * exec_worker_demo.c - a supervisor whose workers are separate programs,
  * started with exec and told nothing but the data directory.

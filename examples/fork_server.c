@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fork_server.c - a supervisor that forks workers which share a counter in
  * a dynamic shared memory segment; one worker is killed along the way.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # examples/local.mk - small programs built only on the public API and the
 # installed library (they link libdynshm.la, never the core), so they show
 # exactly what a user writes.

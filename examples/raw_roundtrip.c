@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * raw_roundtrip.c - a tour of the raw layer (dynshm/dsm_impl.h).
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/build.sh - regenerate, configure (once) and build everything in the
 # source tree.  Extra arguments go to configure on the first run.
 set -e

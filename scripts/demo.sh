@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/demo.sh - the README's first command: build everything, run the raw
 # layer's round trip on every backend, then walk through contrib/dsm_demo on
 # the default backend -- PostgreSQL's dsm_demo_create('something') and

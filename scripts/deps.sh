@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/deps.sh - install the Debian packages dynshm builds and tests with,
 # but only those that are missing (so it is quick and quiet when all are there).
 # Run as root, or as a user with sudo.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/fuzz.sh - build the libFuzzer targets of test/fuzz/ with clang
 # (out of tree in _build/fuzz, configure --enable-fuzzing) and run each one
 # for FUZZ_SECONDS seconds (default 300; scripts/test.sh runs 20), all

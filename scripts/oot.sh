@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # scripts/oot.sh - sourced by sanitize.sh and fuzz.sh: out-of-tree builds
 # under _build/<name>, each configured once with its own options.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/sanitize.sh - the test suite under ASan+UBSan, TSan and valgrind,
 # each in its own out-of-tree build, each failing on any report at all.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/test.sh - the README's second command and CI's only step: build
 # everything and run the whole test suite, then prove the tarball builds and
 # passes on its own (make distcheck); then the sanitizer, valgrind and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_common.c - the conventions every module relies on: error codes and
  * messages, errno preservation, the log hook, and handle text.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_control.c - the control table's operations, driven directly and
  * killed at every store.
@@ -133,7 +134,7 @@ static void teardown(struct world *w)
     ck_assert_uint_eq(left, 0);
     ck_assert_uint_eq(w->ctl.hdr->slots_used, 0);
     for (int i = 0; i < w->nknown; i++)
-        ck_assert_msg(dsm__inspect_probe(w->inst, &(dsm_impl_segment){.handle = w->known[i],
+        ck_assert_msg(dsm__impl_probe(w->inst, &(dsm_impl_segment){.handle = w->known[i],
                                                                         .os_id = -1}) == 0,
                       "segment %016llx outlived destroy-all", (unsigned long long)w->known[i]);
     dsm__control_detach(w->inst, &w->ctl);
@@ -334,7 +335,7 @@ static void check_objects(struct world *w)
         uint32_t slot = (uint32_t)w->known[i];
         bool live = slot < w->ctl.hdr->nslots && w->ctl.slots[slot].handle == w->known[i] &&
                     w->ctl.slots[slot].state == DSM_SLOT_LIVE;
-        int rc = dsm__inspect_probe(w->inst, &(dsm_impl_segment){.handle = w->known[i],
+        int rc = dsm__impl_probe(w->inst, &(dsm_impl_segment){.handle = w->known[i],
                                                                    .os_id = -1});
 
         ck_assert_msg(rc == (live ? 1 : 0), "step %d: segment %016llx: %s, but probe says %d",
@@ -506,7 +507,7 @@ START_TEST(test_orphan_adopted)
     ck_assert_uint_eq(claims[0].slot, victim);
     finish(&w, claims, n);
     ck_assert_uint_eq(w.ctl.hdr->orphans, 0);
-    ck_assert_int_eq(dsm__inspect_probe(w.inst, &(dsm_impl_segment){.handle = w.pre[0],
+    ck_assert_int_eq(dsm__impl_probe(w.inst, &(dsm_impl_segment){.handle = w.pre[0],
                                                                       .os_id = -1}),
                      0);
     verify(&w, "after the orphan was finished");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_crash.c - dead workers: reclaim exactly what they held, or reset;
  * the crash hook; workers found dead by pid and start time; and kill loops

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_dsm.c - the dsm API with real processes: create/attach across
  * fork, every refcount transition, pins, a reused handle, slot and mapping
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include "dsm/dsm_int.h"
@@ -194,6 +196,42 @@ static int child_creates_pinned(void *arg)
     sync_signal_parent(&rendezvous, dsm_segment_handle(seg));
     return 0;
 }
+
+/*
+ * Unpinning destroys an unmapped pinned segment; when its object turns out
+ * not to be ours (DSM_EFOREIGN, which sets no errno) that is reported,
+ * whatever errno held before: the code decides, never a stale errno.
+ */
+START_TEST(test_unpin_reports_foreign_object)
+{
+    struct sv v;
+    dsm_segment *seg;
+    dsm_handle h;
+    struct shmid_ds ds;
+    char name[64];
+    unsigned key;
+    int shmid;
+
+    if (_i != DSM_IMPL_SYSV || !sv_start(&v, _i, NULL))
+        return; /* only SysV destroy refuses an object whose mode changed */
+    log_capture_start();
+    ck_assert_int_eq(dsm_create(4096, 0, &seg), 0);
+    h = dsm_segment_handle(seg);
+    ck_assert_int_eq(dsm_pin_segment(seg), 0);
+    ck_assert_int_eq(dsm_detach(seg), 0);
+    ck_assert_int_eq(dsm_impl_segment_name(dsm__p.inst, h, name, sizeof(name)), 0);
+    ck_assert_int_eq(sscanf(name, "key 0x%x", &key), 1);
+    ck_assert_int_ge(shmid = shmget((key_t)key, 0, 0), 0);
+    ck_assert_int_eq(shmctl(shmid, IPC_STAT, &ds), 0);
+    ds.shm_perm.mode = 0644; /* somebody opened it up: no longer provably ours */
+    ck_assert_int_eq(shmctl(shmid, IPC_SET, &ds), 0);
+    errno = ENOENT; /* a stale errno that once hid the failure */
+    ck_assert_int_eq(dsm_unpin_segment(h), 0);
+    ck_assert_int_eq(log_count("permissions 644"), 1);
+    ck_assert_int_eq(shmctl(shmid, IPC_RMID, NULL), 0);
+    finish(&v);
+}
+END_TEST
 
 START_TEST(test_pin_outlives_creator)
 {
@@ -545,6 +583,7 @@ Suite *suite_dsm(void)
     LOOP(tc, test_bad_arguments);
     LOOP(tc, test_refcount_transitions);
     LOOP(tc, test_pin_segment);
+    LOOP(tc, test_unpin_reports_foreign_object);
     LOOP(tc, test_pin_outlives_creator);
     LOOP(tc, test_pin_mapping);
     LOOP(tc, test_reused_handle_is_not_confused);

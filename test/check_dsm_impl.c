@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_dsm_impl.c - the conformance cases every backend must pass.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_exhaustion.c - the "exhaustion" case of the hostile suite: running
  * out of what a create needs must fail cleanly -- the right error, errno,

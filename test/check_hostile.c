@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_hostile.c - the "hostile" suite: resource exhaustion
  * (check_exhaustion.c), hostile input (here) and the security review

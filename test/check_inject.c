@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_inject.c - failure injection into every system call of every backend.
  *
@@ -6,12 +7,15 @@
  * backend, operation and errno, k runs from 1 until an operation completes
  * without reaching the injection point, so every step is failed once.  After
  * each failure: the error is returned with errno equal to it, a message is
- * set, and no object, descriptor or mapping is left behind.  EINTR storms
- * show that reservation retries instead of failing or looping forever.
+ * set, and no object, descriptor or mapping is left behind.  The
+ * reservation keeps only stop signals deliverable, fails on one, and
+ * writes the pages itself where posix_fallocate cannot reserve.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -27,7 +31,9 @@ static struct {
     int err;           /* with this errno */
     int seen;          /* calls so far */
     const char *fired; /* name of the call that was failed, or NULL */
-    int eintr_storm;   /* posix_fallocate fails with EINTR this many more times */
+    int unsupported;   /* posix_fallocate answers EOPNOTSUPP */
+    int open_stop;     /* during posix_fallocate: SIGTERM, SIGQUIT, SIGINT deliverable */
+    int closed_other;  /* ... and SIGUSR1, SIGCHLD, SIGALRM blocked */
 } inj;
 
 /* 1 if this call must fail; the caller then returns its failure value. */
@@ -54,6 +60,14 @@ static int w_unlinkat(int d, const char *p, int f) { INJ(unlinkat, -1, unlinkat(
 static int w_mkdirat(int d, const char *p, mode_t m) { INJ(mkdirat, -1, mkdirat(d, p, m)); }
 static int w_ftruncate(int fd, off_t l) { INJ(ftruncate, -1, ftruncate(fd, l)); }
 static int w_fstat(int fd, struct stat *st) { INJ(fstat, -1, fstat(fd, st)); }
+static int w_fstatat(int d, const char *p, struct stat *st, int f)
+{
+    INJ(fstatat, -1, fstatat(d, p, st, f));
+}
+static ssize_t w_pwrite(int fd, const void *b, size_t n, off_t o)
+{
+    INJ(pwrite, -1, pwrite(fd, b, n, o));
+}
 static int w_close(int fd)
 {
     /* A failed close has still released the descriptor (Linux semantics). */
@@ -78,13 +92,26 @@ static int w_sig_mask(int h, const sigset_t *s, sigset_t *o)
 }
 static int w_posix_fallocate(int fd, off_t o, off_t l)
 {
-    if (inj.eintr_storm > 0) {
-        inj.eintr_storm--;
-        return EINTR;
+    sigset_t now;
+
+    /* Which signals could interrupt the reservation? */
+    if (pthread_sigmask(SIG_BLOCK, NULL, &now) == 0) {
+        inj.open_stop = !sigismember(&now, SIGTERM) && !sigismember(&now, SIGQUIT) &&
+                        !sigismember(&now, SIGINT);
+        inj.closed_other = sigismember(&now, SIGUSR1) && sigismember(&now, SIGCHLD) &&
+                           sigismember(&now, SIGALRM);
     }
+    if (inj.unsupported)
+        return EOPNOTSUPP; /* a file system (or a libc) that cannot reserve */
     if (should_fail("posix_fallocate"))
         return inj.err; /* returns the error number, as the real one does */
     return dsm__sys_default.posix_fallocate(fd, o, l);
+}
+
+static int w_eintr_fallocate(int fd, off_t o, off_t l)
+{
+    (void)fd, (void)o, (void)l;
+    return EINTR;
 }
 
 static void inject_install(int target, int err)
@@ -96,7 +123,8 @@ static void inject_install(int target, int err)
         .shm_open = w_shm_open,     .shm_unlink = w_shm_unlink, .openat = w_openat,
         .unlinkat = w_unlinkat,     .mkdirat = w_mkdirat,       .ftruncate = w_ftruncate,
         .posix_fallocate = w_posix_fallocate,
-        .fstat = w_fstat,           .close = w_close,           .mmap = w_mmap,
+        .fstat = w_fstat,           .fstatat = w_fstatat,       .pwrite = w_pwrite,
+        .close = w_close,           .mmap = w_mmap,
         .munmap = w_munmap,         .shmget = w_shmget,         .shmat = w_shmat,
         .shmdt = w_shmdt,           .shmctl = w_shmctl,         .sig_mask = w_sig_mask,
     };
@@ -112,7 +140,7 @@ static int failure_is_tolerated(const char *call, int err)
 {
     if (strcmp(call, "close") == 0 || strcmp(call, "sig_mask") == 0)
         return 1;
-    return strcmp(call, "posix_fallocate") == 0 && err == EINTR;
+    return 0;
 }
 
 static const int errnos[] = {ENOSPC, EEXIST, EMFILE, ENOMEM, EINTR, EACCES};
@@ -289,8 +317,12 @@ START_TEST(test_inject_mmap_open)
 }
 END_TEST
 
-/* Hundreds of EINTRs from the reservation step: create still succeeds. */
-START_TEST(test_eintr_storm)
+/*
+ * Signals during the reservation: everything but a request to stop is
+ * blocked (a SIGCHLD storm cannot restart it forever), and a stop request
+ * that interrupts it fails create with EINTR, leaving nothing behind.
+ */
+START_TEST(test_reserve_signals)
 {
     char dir[256];
     dsm_impl_instance *inst;
@@ -300,12 +332,79 @@ START_TEST(test_eintr_storm)
         return; /* sysv reserves in shmget, which is not interruptible */
     open_instance(_i, dir, sizeof(dir), &inst);
     inject_install(0, 0);
-    inj.eintr_storm = 1000;
     ck_assert_int_eq(dsm_impl_create(inst, 3, 1 << 20, &seg), 0);
-    ck_assert_int_eq(inj.eintr_storm, 0);
-    inject_remove();
+    ck_assert_msg(inj.open_stop, "SIGTERM, SIGQUIT and SIGINT stay deliverable");
+    ck_assert_msg(inj.closed_other, "other signals are blocked while reserving");
     ck_assert_int_eq(dsm_impl_detach(inst, &seg), 0);
     ck_assert_int_eq(dsm_impl_destroy(inst, &seg), 0);
+
+    inject_install(1, EINTR); /* a stop signal's handler ran during the reservation */
+    inj.target = 0;
+    inj.unsupported = 0;
+    dsm__sys.posix_fallocate = w_eintr_fallocate;
+    ck_assert_int_eq(dsm_impl_create(inst, 4, 1 << 20, &seg), -EINTR);
+    ck_assert_int_eq(errno, EINTR);
+    ck_assert_ptr_nonnull(strstr(dsm_errmsg(), "interrupted by a request to stop"));
+    inject_remove();
+    ck_assert_int_eq(leftovers(inst, dir, 4), 0);
+    dsm_impl_instance_close(inst);
+    tu_remove_datadir(dir);
+}
+END_TEST
+
+/*
+ * No posix_fallocate (or a file system that cannot): the pages are written
+ * instead, so the segment is fully backed, never sparse.  Every step of the
+ * fallback is failed in turn too, and leaves nothing.
+ */
+START_TEST(test_reserve_without_fallocate)
+{
+    char dir[256], path[512];
+    dsm_impl_instance *inst;
+    dsm_impl_segment seg;
+    struct stat st;
+    size_t size = (4 << 20) + 123;
+
+    if (_i == DSM_IMPL_SYSV || !dsm_impl_type_available((dsm_impl_type)_i))
+        return;
+    open_instance(_i, dir, sizeof(dir), &inst);
+    inject_install(0, 0);
+    inj.unsupported = 1;
+    ck_assert_msg(dsm_impl_create(inst, 5, size, &seg) == 0, "%s", dsm_errmsg());
+    inject_remove();
+    ck_assert_int_eq(dsm_impl_segment_name(inst, 5, path + 8, sizeof(path) - 8), 0);
+    if (_i == DSM_IMPL_POSIX)
+        memcpy(path, "/dev/shm", 8); /* the name starts with '/' */
+    else
+        memmove(path, path + 8, strlen(path + 8) + 1);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq((size_t)st.st_size, size);
+    ck_assert_msg((size_t)st.st_blocks * 512 >= size, "fully backed: %lld blocks for %zu bytes",
+                  (long long)st.st_blocks, size);
+    ck_assert_int_eq(dsm_impl_detach(inst, &seg), 0);
+    ck_assert_int_eq(dsm_impl_destroy(inst, &seg), 0);
+
+    for (int k = 1;; k++) {
+        int rc;
+
+        inject_install(k, ENOSPC);
+        inj.unsupported = 1;
+        rc = dsm_impl_create(inst, 6, size, &seg);
+        inject_remove();
+        if (inj.fired == NULL) {
+            ck_assert_int_eq(rc, 0);
+            ck_assert_int_eq(dsm_impl_detach(inst, &seg), 0);
+            ck_assert_int_eq(dsm_impl_destroy(inst, &seg), 0);
+            break;
+        }
+        if (rc == 0) { /* a tolerated failure (close) */
+            ck_assert_int_eq(dsm_impl_detach(inst, &seg), 0);
+            ck_assert_int_eq(dsm_impl_destroy(inst, &seg), 0);
+        } else {
+            ck_assert_int_eq(rc, -ENOSPC);
+        }
+        ck_assert_msg(leftovers(inst, dir, 6) == 0, "step %d (%s) left something", k, inj.fired);
+    }
     dsm_impl_instance_close(inst);
     tu_remove_datadir(dir);
 }
@@ -320,7 +419,8 @@ Suite *suite_inject(void)
     tcase_add_loop_test(tc, test_inject_create, DSM_IMPL_POSIX, DSM_IMPL_NTYPES);
     tcase_add_loop_test(tc, test_inject_attach_detach_destroy, DSM_IMPL_POSIX, DSM_IMPL_NTYPES);
     tcase_add_test(tc, test_inject_mmap_open);
-    tcase_add_loop_test(tc, test_eintr_storm, DSM_IMPL_POSIX, DSM_IMPL_NTYPES);
+    tcase_add_loop_test(tc, test_reserve_signals, DSM_IMPL_POSIX, DSM_IMPL_NTYPES);
+    tcase_add_loop_test(tc, test_reserve_without_fallocate, DSM_IMPL_POSIX, DSM_IMPL_NTYPES);
     suite_add_tcase(s, tc);
     return s;
 }

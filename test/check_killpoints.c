@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_killpoints.c - SIGKILL a supervisor at every step of a phase of its
  * life, on every backend, and prove the next start (or dsm_gc) leaves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_lifecycle.c - the four cleanups with real processes, on every
  * backend: process exit, crash reset and shut-down, start-up after a kill -9

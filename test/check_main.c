@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_main.c - the one Check runner: gathers every suite and runs them,
  * then sweeps the scratch root and fails the run if any test leaked.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_process.c - what fork, threads and exit() mean for a process using
  * dynshm, with real processes on every backend:

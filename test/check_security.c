@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_security.c - the "security" case of the hostile suite: what a
  * security review asks, each claim of doc/threat-model.md that a test can

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_settings.c - the settings suite: every type, units, definitions,
  * config-file syntax, -c options, show/describe, and a garbage run.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # test/demo-e2e.sh - drives the real dsm_demo server and client end to end,
 # on every backend (posix, sysv, mmap, none); run by `make check`.
 #

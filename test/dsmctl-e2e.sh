@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # test/dsmctl-e2e.sh - dsmctl against a real dsm_demo server, on every
 # backend (posix, sysv, mmap, none); run by `make check`.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsmctl_fill.c - a supervisor that creates and pins many segments, then
  * waits; test/dsmctl-e2e.sh times `dsmctl list` against it.

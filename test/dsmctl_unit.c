@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsmctl_unit.c - quick checks of what dsmctl builds on, without Check:
  * the control-segment snapshot (src/control/inspect.c) on a table put in
@@ -160,14 +161,14 @@ static int table_checks(const char *dir)
     dsm__inspect_free(&snap);
 
     /* The probe says what destroy would do, and changes nothing. */
-    check(dsm__inspect_probe(inst, &(dsm_impl_segment){.handle = ha, .os_id = -1}) == 0,
+    check(dsm__impl_probe(inst, &(dsm_impl_segment){.handle = ha, .os_id = -1}) == 0,
           "probe: no OS object behind A (never created here)");
     if (dsm_impl_create(inst, ha, 4096, &real) == 0) {
-        check(dsm__inspect_probe(inst, &real) == 1, "probe: an existing object is found");
-        check(dsm__inspect_probe(inst, &real) == 1, "probe: ... and is still there after");
+        check(dsm__impl_probe(inst, &real) == 1, "probe: an existing object is found");
+        check(dsm__impl_probe(inst, &real) == 1, "probe: ... and is still there after");
         dsm_impl_detach(inst, &real);
         dsm_impl_destroy(inst, &real);
-        check(dsm__inspect_probe(inst, &real) == 0, "probe: gone once destroyed");
+        check(dsm__impl_probe(inst, &real) == 0, "probe: gone once destroyed");
     } else {
         check(0, "probe: create a real object");
     }
@@ -202,17 +203,17 @@ static void probe_checks(const char *dir)
             continue;
         }
         snprintf(what, sizeof(what), "%s: probe finds a segment and leaves it in place", b);
-        check(dsm__inspect_probe(inst, &seg) == 1 && dsm__inspect_probe(inst, &seg) == 1, what);
+        check(dsm__impl_probe(inst, &seg) == 1 && dsm__impl_probe(inst, &seg) == 1, what);
         other = seg;
         other.size = 4096;
-        rc = dsm__inspect_probe(inst, &other);
+        rc = dsm__impl_probe(inst, &other);
         snprintf(what, sizeof(what), "%s: probe with another recorded size: %s", b,
                  types[i] == DSM_IMPL_SYSV ? "foreign, as destroy would judge" : "found");
         check(types[i] == DSM_IMPL_SYSV ? rc == DSM_EFOREIGN : rc == 1, what);
         dsm_impl_detach(inst, &seg);
         dsm_impl_destroy(inst, &seg);
         snprintf(what, sizeof(what), "%s: probe after destroy finds nothing", b);
-        check(dsm__inspect_probe(inst, &seg) == 0, what);
+        check(dsm__impl_probe(inst, &seg) == 0, what);
         dsm_impl_instance_close(inst);
     }
 }

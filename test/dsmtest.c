@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsmtest.c - supervisor set-up, object counting and process rendezvous for
  * the dsm suites (see dsmtest.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsmtest.h - helpers for the suites that exercise the dsm layer with real
  * processes: a supervisor per test on a fresh data directory, object

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # test/examples.sh - runs the example programs the user guide quotes
 # (examples/fork_server, examples/exec_worker_demo); run by `make check`.
 #

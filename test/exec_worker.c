@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * exec_worker.c - a worker started by exec, for the lifecycle and crash
  * suites: it shares nothing with the supervisor but the data directory.

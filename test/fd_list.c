@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fd_list.c - prints the descriptors it was started with, for the fd-leak
  * check in check_hostile.c: a process that execs must not pass any dynshm

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hostile.c - helpers of the "hostile" suite (see hostile.h): children with
  * deadlines, a supervisor started without Check, and the injection table.

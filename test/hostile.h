@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hostile.h - what the "hostile" suite's files share: children that report
  * a step number instead of asserting, a supervisor started without Check,

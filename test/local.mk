@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # test/local.mk - the Check runner (one program, every suite) and its helpers.
 if HAVE_CHECK
 check_PROGRAMS += test/check_dynshm

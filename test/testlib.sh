@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # test/testlib.sh - helpers shared by the shell tests (sourced, not run):
 # counting checks, comparing results, bounded waiting, and telling live
 # processes from zombies (some container inits never reap).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * testutil.c - scratch directories, leftover counting and the final sweep.
  *

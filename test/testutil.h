@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * testutil.h - helpers shared by the Check suites: scratch data directories,
  * leftover counting, and the list of suites the runner gathers.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tools/local.mk - programs for users and operators.
 
 # dsmctl: the operator's view of an instance (status, list) and offline

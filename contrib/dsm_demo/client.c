@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.c - the client's side of the protocol: connecting, and one
  * request and its reply for each command.

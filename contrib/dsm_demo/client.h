@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.h - requests and replies as the client front ends use them
  * (client.c implements them; session.c is the session loop, the one-shot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsm_demo.h - what the parts of dsm_demo need from each other.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # contrib/dsm_demo/local.mk - the demo server and client.
 # Built only on the public API and the installed library (libdynshm.la,
 # never the core), exactly as a user's server would be.

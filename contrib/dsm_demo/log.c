@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c - the server's log: one timestamped line per event on standard
  * error (which is DIR/dsm_demo.log for a daemon).

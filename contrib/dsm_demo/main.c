@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - dsm_demo's command line: parse it, build the settings, and hand
  * over to the server or a client.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * protocol.c - framing for the dsm_demo wire protocol (see protocol.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * protocol.h - the wire protocol between a dsm_demo client and its worker.
  *

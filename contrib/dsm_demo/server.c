@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c - the dsm_demo supervisor: settings, start-up (and --daemon),
  * and the order of things from dsm_supervisor_start() to exit.

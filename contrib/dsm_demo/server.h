@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.h - the supervisor's state, shared by its start-up and shut-down
  * (server.c) and its main loop over workers and signals (supervise.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * session.c - the client front ends: a session driven from standard input,
  * the one-shot forms (create, read, unpin) and stop.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * supervise.c - the supervisor's main loop: accept a session and fork its
  * worker, reap workers and tell the library, and shut down.

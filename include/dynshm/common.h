@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dynshm/common.h - conventions shared by every dynshm module.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dynshm/dsm.h - reference-counted dynamic shared memory segments.
  *

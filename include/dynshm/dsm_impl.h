@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dynshm/dsm_impl.h - the raw layer: create, attach, detach and destroy
  * operating-system shared memory segments through one of several backends.

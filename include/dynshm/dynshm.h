@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dynshm/dynshm.h - umbrella header: include this to get every public API.
  */

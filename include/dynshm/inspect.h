@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dynshm/inspect.h - the operator's view of an instance, and cleanup of a
  * dead one: read-only inspection and dsm_gc().

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dynshm/settings.h - typed, validated settings in PostgreSQL's GUC style.
  *

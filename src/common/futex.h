@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * futex.h - sleeping on a 32-bit word in shared memory.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procid.c - process identity: pid plus start time, and whether it still runs.
  *

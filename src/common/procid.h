@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procid.h - the one identity of a process: its pid and its start time.
  *

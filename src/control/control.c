@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * control.c - creating, attaching, validating, locking and repairing the
  * control segment (layout and invariants in control.h).

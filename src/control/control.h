@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * control.h - the control segment: the shared table of every live segment.
  *
@@ -74,16 +75,17 @@
 
 #include <dynshm/dsm_impl.h>
 
+#include "../common/limits.h"
 #include "../common/procid.h"
 
 #define DSM_CONTROL_MAGIC UINT64_C(0x4c5254434d485344) /* "DSHMCTRL" little-endian */
 #define DSM_CONTROL_VERSION 2
 #define DSM_CONTROL_NONE UINT32_MAX /* end of an index chain */
 
-/* Upper bounds that keep every size computation far from overflow. */
-#define DSM_CONTROL_MAX_SLOTS (UINT32_C(1) << 24)
-#define DSM_CONTROL_MAX_PROCS (UINT32_C(1) << 20)
-#define DSM_CONTROL_MAX_REFS (UINT32_C(1) << 26)
+/* Upper bounds that keep every size computation far from overflow (limits.h). */
+#define DSM_CONTROL_MAX_SLOTS DSM_LIMIT_SEGMENTS
+#define DSM_CONTROL_MAX_PROCS DSM_LIMIT_PROCESSES
+#define DSM_CONTROL_MAX_REFS DSM_LIMIT_MAPPINGS
 
 enum dsm_slot_state { DSM_SLOT_FREE = 0, DSM_SLOT_CREATING = 1, DSM_SLOT_LIVE = 2, DSM_SLOT_DYING = 3 };
 enum dsm_proc_state { DSM_PROC_FREE = 0, DSM_PROC_ACTIVE = 1 };

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inspect.c - read-only views of an instance, for operator tools (dsmctl).
  *
@@ -7,9 +8,8 @@
  * (the same steps start-up cleanup and dsm_worker_attach() take, stopping
  * at the first that fails and saying why), a snapshot that copies the live
  * entries in one short critical section so that a slow terminal never
- * holds the server's lock, and a probe that answers "would destroy remove
- * something here?" without removing it, so a dry run lists exactly what the
- * real run will remove.
+ * holds the server's lock.  (Whether destroy would remove something is the
+ * backend's probe op, dsm__impl_probe(): only the backend knows.)
  *
  * Deliberately not here: deciding whether an instance is alive (that is the
  * data directory lock, the tool's business) and destroying anything.
@@ -22,13 +22,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#ifdef DSM_HAVE_SYSV
-#include <sys/ipc.h>
-#include <sys/shm.h>
-#endif
-#ifdef DSM_HAVE_POSIX
-#include <sys/mman.h>
-#endif
 
 #include "../common/internal.h"
 #include "../dsm_impl/dsm_impl_int.h"
@@ -315,89 +308,5 @@ const char *dsm__inspect_state_name(unsigned state)
     case DSM_SLOT_LIVE: return "live";
     case DSM_SLOT_DYING: return "dying";
     default: return "invalid";
-    }
-}
-
-/* ---- probe ------------------------------------------------------------------------ */
-
-#ifdef DSM_HAVE_SYSV
-/* The checks sysv_destroy makes before IPC_RMID, without the IPC_RMID. */
-static int probe_sysv(const dsm_impl_instance *inst, const dsm_impl_segment *seg)
-{
-    char name[64];
-    unsigned key;
-    struct shmid_ds ds;
-    int shmid;
-
-    inst->ops->name(inst, seg->handle, name, sizeof(name));
-    if (sscanf(name, "key 0x%x", &key) != 1)
-        return dsm__error(-EINVAL, "unexpected System V segment name \"%s\"", name);
-    shmid = shmget((key_t)key, 0, 0);
-    if (shmid < 0) {
-        if (errno == ENOENT || errno == EIDRM)
-            return 0;
-        return dsm__error(-errno, "could not find shared memory segment \"%s\": %m", name);
-    }
-    if (shmctl(shmid, IPC_STAT, &ds) != 0) {
-        if (errno == EINVAL || errno == EIDRM)
-            return 0;
-        return dsm__error(-errno, "could not stat shared memory segment \"%s\": %m", name);
-    }
-    if (ds.shm_perm.cuid != geteuid() || ds.shm_perm.uid != geteuid())
-        return dsm__error(DSM_EFOREIGN, "shared memory segment \"%s\" was created by uid %u, "
-                                        "not by this user", name, (unsigned)ds.shm_perm.cuid);
-    if ((ds.shm_perm.mode & 0777) != 0600)
-        return dsm__error(DSM_EFOREIGN, "shared memory segment \"%s\" has permissions %03o; "
-                                        "dynshm creates only 0600 segments",
-                          name, (unsigned)(ds.shm_perm.mode & 0777));
-    if (seg->os_id >= 0 && shmid != seg->os_id)
-        return dsm__error(DSM_EFOREIGN, "shared memory segment \"%s\" has id %d, not the "
-                                        "recorded %lld", name, shmid, (long long)seg->os_id);
-    if (seg->size > 0 && ds.shm_segsz != seg->size)
-        return dsm__error(DSM_EFOREIGN, "shared memory segment \"%s\" has %zu bytes, not the "
-                                        "recorded %zu", name, (size_t)ds.shm_segsz, seg->size);
-    return 1;
-}
-#endif
-
-int dsm__inspect_probe(const dsm_impl_instance *inst, const dsm_impl_segment *seg)
-{
-    char name[DSM_IMPL_NAME_MAX];
-    struct stat st;
-    const char *file;
-    int fd;
-
-    if (inst == NULL || seg == NULL || seg->handle == DSM_HANDLE_INVALID)
-        return dsm__error(-EINVAL, "nothing to probe");
-    switch (inst->type) {
-#ifdef DSM_HAVE_POSIX
-    case DSM_IMPL_POSIX:
-        /* shm_unlink removes whatever has the name: existence is the whole question. */
-        inst->ops->name(inst, seg->handle, name, sizeof(name));
-        fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
-        if (fd >= 0) {
-            close(fd);
-            return 1;
-        }
-        return errno == ENOENT ? 0 : 1;
-#endif
-#ifdef DSM_HAVE_MMAP
-    case DSM_IMPL_MMAP:
-        inst->ops->name(inst, seg->handle, name, sizeof(name));
-        file = strrchr(name, '/');
-        file = file ? file + 1 : name;
-        if (fstatat(inst->dirfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            return 1;
-        return errno == ENOENT ? 0 : 1;
-#endif
-#ifdef DSM_HAVE_SYSV
-    case DSM_IMPL_SYSV:
-        return probe_sysv(inst, seg);
-#endif
-    default:
-        (void)st;
-        (void)file;
-        (void)fd;
-        return 0;
     }
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inspect.h - read-only views of an instance for operators: find a data
  * directory's control segment through its state file, take a consistent
@@ -109,13 +110,5 @@ void dsm__inspect_free(struct dsm__snapshot *snap);
 
 /* "live", "creating", "dying" (or "free"/"invalid"). */
 const char *dsm__inspect_state_name(unsigned state);
-
-/*
- * Would dsm_impl_destroy(inst, seg) remove an object now?  1: an object
- * exists under seg's name (for sysv: and passes the same ownership checks
- * destroy makes); 0: there is none; DSM_EFOREIGN (with a message): one
- * exists that destroy would refuse.  Changes nothing.
- */
-int dsm__inspect_probe(const dsm_impl_instance *inst, const dsm_impl_segment *seg);
 
 #endif /* DYNSHM_CONTROL_INSPECT_H */

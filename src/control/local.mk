@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # src/control/local.mk - the control segment and the state file.
 libdynshm_core_la_SOURCES += \
 	src/control/control.h \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * slots.c - the O(1) operations on the control table: reserve, publish,
  * acquire and release references, pin, unpin, register processes, and the

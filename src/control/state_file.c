@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * state_file.c - reading and writing <datadir>/dynshm.state.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * state_file.h - the state file: where a supervisor leaves the handle of its
  * control segment, so the next supervisor can find it after a kill -9.

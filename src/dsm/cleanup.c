@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cleanup.c - cleanup 4: remove what a dead instance left behind, from its
  * state file, its control segment and its names; shared by supervisor
@@ -141,7 +142,7 @@ static int dry_list(dsm_impl_instance *inst, struct dsm_control *ctl, struct dsm
             char name[DSM_IMPL_NAME_MAX];
 
             dsm_impl_segment_name(inst, segs[i].handle, name, sizeof(name));
-            rc = dsm__inspect_probe(inst, &segs[i]);
+            rc = dsm__impl_probe(inst, &segs[i]);
             if (rc == 1)
                 tell(g, DSM_GC_WOULD_REMOVE, "segment", name, segs[i].handle, NULL, NULL);
             else if (rc < 0)
@@ -175,7 +176,7 @@ static void control_gone(dsm_impl_instance *old, const struct dsm_state_record *
     int rc;
 
     dsm_impl_segment_name(old, rec->control, name, sizeof(name));
-    rc = g->flags & DSM_GC_DRY_RUN ? dsm__inspect_probe(old, &cseg) : dsm_impl_destroy(old, &cseg);
+    rc = g->flags & DSM_GC_DRY_RUN ? dsm__impl_probe(old, &cseg) : dsm_impl_destroy(old, &cseg);
     if (g->flags & DSM_GC_DRY_RUN ? rc == 1 : rc == 0)
         tell(g, g->flags & DSM_GC_DRY_RUN ? DSM_GC_WOULD_REMOVE : DSM_GC_REMOVED,
              "control segment", name, rec->control, detail, NULL);

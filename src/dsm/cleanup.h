@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cleanup.h - cleanup 4 (what a dead instance left), shared by supervisor
  * start-up and dsm_gc(); see cleanup.c for the order that makes it

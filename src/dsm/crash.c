@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crash.c - what the supervisor does when a worker dies without leaving.
  *

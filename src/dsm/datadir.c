@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * datadir.c - the data directory: who may use it, and its lock.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * datadir.h - the data directory's permission check and lock (datadir.c).
  */

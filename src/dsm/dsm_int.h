@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsm_int.h - the per-process state of the dsm layer, shared by its files.
  *

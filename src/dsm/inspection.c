@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inspection.c - the public, read-only view of an instance (dynshm/inspect.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lifecycle.c - starting and stopping the facility in supervisors and
  * workers, and the cleanups that make leaks impossible.

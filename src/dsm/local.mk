@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # src/dsm/local.mk - the dsm API: segments, resource owners, process lifecycle.
 dynshminclude_HEADERS += include/dynshm/dsm.h include/dynshm/inspect.h
 libdynshm_core_la_SOURCES += \

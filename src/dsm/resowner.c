@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * resowner.c - resource owners: who detaches a mapping when the work it
  * was made for ends, successfully or not.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * services.h - what the dsm layer offers the shared-data layers above it
  * (areas, locks, queues, hash tables, the registry); never installed.

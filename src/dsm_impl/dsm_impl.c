@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * dsm_impl.c - the backend switch: one table of backends, argument checks,
- * instance set-up, and the helpers the file-descriptor backends share.
+ * dsm_impl.c - the backend switch: one table of backends, argument checks
+ * and instance set-up.
  *
  * Backend names exist only in `backends` below; everything that needs a
  * name (settings, messages, tools) asks this file.  The switch validates
@@ -228,89 +229,17 @@ int dsm_impl_segment_name(const dsm_impl_instance *inst, dsm_handle handle, char
     return inst->ops->name(inst, handle, buf, buflen);
 }
 
-/* ---- helpers shared by the descriptor-based backends ----------------- */
-
-char *dsm__impl_object_name(const dsm_impl_instance *inst, dsm_handle handle, char *buf)
+int dsm__impl_probe(const dsm_impl_instance *inst, const dsm_impl_segment *seg)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t plen = sizeof(DSM_IMPL_NAME_PREFIX) - 1;
-    char *p = buf;
-
-    memcpy(p, DSM_IMPL_NAME_PREFIX, plen);
-    p += plen;
-    memcpy(p, inst->idstr, 16);
-    p += 16;
-    *p++ = '.';
-    for (int i = 15; i >= 0; i--, handle >>= 4)
-        p[i] = hex[handle & 15];
-    p[16] = '\0';
-    return buf;
+    if (inst == NULL || seg == NULL || seg->handle == DSM_HANDLE_INVALID)
+        return dsm__error(-EINVAL, "nothing to probe");
+    return inst->ops->probe ? inst->ops->probe(inst, seg) : 0;
 }
 
-int dsm__impl_reserve(int fd, size_t size)
+int dsm__impl_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
+                    void (*report)(const char *name, void *arg), void *arg)
 {
-    sigset_t all, old;
-    int blocked, rc;
-
-    /*
-     * A large posix_fallocate can take long enough that a process receiving
-     * frequent signals (timers, SIGCHLD storms) never finishes it: each
-     * signal makes it fail with EINTR and start over.  Blocking signals
-     * makes EINTR impossible in practice; the loop covers what remains.
-     */
-    sigfillset(&all);
-    blocked = dsm__sys.sig_mask(SIG_BLOCK, &all, &old) == 0;
-    do {
-#ifdef HAVE_POSIX_FALLOCATE
-        rc = dsm__sys.posix_fallocate(fd, 0, (off_t)size);
-#else
-        rc = dsm__sys.ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
-#endif
-    } while (rc == EINTR);
-    if (blocked)
-        dsm__sys.sig_mask(SIG_SETMASK, &old, NULL);
-    return rc;
-}
-
-int dsm__impl_map(int fd, size_t size, void **addr)
-{
-    void *p = dsm__sys.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-    if (p == MAP_FAILED)
-        return errno;
-    *addr = p;
-    return 0;
-}
-
-int dsm__impl_munmap(dsm_impl_instance *inst, dsm_impl_segment *seg)
-{
-    char name[DSM_IMPL_NAME_MAX];
-
-    if (dsm__sys.munmap(seg->address, seg->size) != 0) {
-        int e = errno;
-
-        inst->ops->name(inst, seg->handle, name, sizeof(name));
-        return dsm__error(-e, "could not unmap shared memory segment \"%s\": %m", name);
-    }
-    seg->address = NULL;
-    return 0;
-}
-
-bool dsm__impl_owned(const struct stat *st)
-{
-    return S_ISREG(st->st_mode) && st->st_uid == geteuid() && (st->st_mode & 077) == 0;
-}
-
-int dsm__impl_check_owner(const struct stat *st, const char *what, const char *name)
-{
-    if (dsm__impl_owned(st))
-        return 0;
-    if (!S_ISREG(st->st_mode))
-        return dsm__error(DSM_EFOREIGN, "%s \"%s\" is not a regular file", what, name);
-    if (st->st_uid != geteuid())
-        return dsm__error(DSM_EFOREIGN, "%s \"%s\" is owned by uid %u, not by this user", what,
-                          name, (unsigned)st->st_uid);
-    return dsm__error(DSM_EFOREIGN,
-                      "%s \"%s\" has permissions %03o; dynshm creates only 0600 objects",
-                      what, name, (unsigned)(st->st_mode & 0777));
+    if (inst == NULL)
+        return dsm__error(-EINVAL, "no dynamic shared memory instance given");
+    return inst->ops->sweep ? inst->ops->sweep(inst, keep, dry_run, report, arg) : 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsm_impl_int.h - the contract between the backend switch and each backend.
  *
@@ -27,6 +28,22 @@
  *                   stay valid.  -ENOENT if already gone.
  *   name(inst, handle, buf, len)
  *                   The object's OS name for messages and operators.
+ *   probe(inst, seg)
+ *                   Would destroy(inst, seg) remove something?  1 if an
+ *                   object is there that destroy would remove, 0 if there
+ *                   is none, DSM_EFOREIGN (or another error) if something
+ *                   is there that destroy would refuse.  Changes nothing:
+ *                   it is what a dry run of cleanup reports.
+ *   sweep(inst, keep, dry_run, report, arg)
+ *                   Optional (NULL for backends without names).  Remove
+ *                   every object named with this instance's prefix except
+ *                   `keep`, owned by the effective uid; with dry_run only
+ *                   count.  report(name, arg) for each.  Returns the count.
+ *
+ * A new backend is one file: its ops table, added to the switch's table.
+ * Helpers for backends whose objects are files reached by a descriptor
+ * (names, reservation, the ownership and size checks) are in fdobj.c, the
+ * directory sweep in sweep.c; a call goes switch -> backend -> helper.
  *
  * Error messages follow PostgreSQL's style:
  *   could not <verb> shared memory segment "<name>": <strerror>
@@ -65,6 +82,9 @@ struct dsm__impl_ops {
     int (*detach)(dsm_impl_instance *inst, dsm_impl_segment *seg);
     int (*destroy)(dsm_impl_instance *inst, const dsm_impl_segment *seg);
     int (*name)(const dsm_impl_instance *inst, dsm_handle handle, char *buf, size_t len);
+    int (*probe)(const dsm_impl_instance *inst, const dsm_impl_segment *seg);
+    int (*sweep)(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
+                 void (*report)(const char *name, void *arg), void *arg);
 };
 
 extern const struct dsm__impl_ops dsm__impl_none_ops;
@@ -95,11 +115,26 @@ extern const struct dsm__impl_ops dsm__impl_mmap_ops;
  */
 char *dsm__impl_object_name(const dsm_impl_instance *inst, dsm_handle handle, char *buf);
 
+/* ---- the switch's internal entry points (dsm_impl.c) ---------------------------- */
+
+/* The probe op, for cleanup's dry runs; see the contract above. */
+int dsm__impl_probe(const dsm_impl_instance *inst, const dsm_impl_segment *seg);
+
 /*
- * Give fd `size` bytes of real backing store.  Signals are blocked for the
- * duration so a stream of signals cannot restart a large allocation
- * forever, EINTR is retried anyway, and the caller's mask is restored.
- * Returns 0 or a positive errno value (posix_fallocate's convention).
+ * Remove every object named with inst's prefix except `keep` (the sweep
+ * op; 0 for backends without names).  With dry_run, only report.
+ * report(name, arg) is called for each object removed.  Returns the
+ * count, or a negative error if the scan itself failed.
+ */
+int dsm__impl_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
+                    void (*report)(const char *name, void *arg), void *arg);
+
+/* ---- helpers of the descriptor backends (fdobj.c, sweep.c) ---------------------- */
+
+/*
+ * Give fd `size` bytes of real backing store (see fdobj.c for the signal
+ * rule).  Returns 0 or a positive errno value (posix_fallocate's
+ * convention); EINTR means a stop signal's handler ran.
  */
 int dsm__impl_reserve(int fd, size_t size);
 
@@ -114,13 +149,23 @@ int dsm__impl_check_owner(const struct stat *st, const char *what, const char *n
 /* The same check without a message, for callers that name the object only on failure. */
 bool dsm__impl_owned(const struct stat *st);
 
-/*
- * Remove every object named with inst's prefix except `keep` (posix and
- * mmap; other backends have no names and return 0).  With dry_run, only
- * report.  report(name, arg) is called for each object removed.  Returns
- * the count, or a negative error if the scan itself failed.
- */
-int dsm__impl_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
-                    void (*report)(const char *name, void *arg), void *arg);
+/* The one size check of an existing object: 0 is "still being created"
+ * (-EAGAIN), more than DSM_IMPL_MAX_SIZE is not ours (DSM_EFOREIGN). */
+int dsm__impl_check_size(off_t size, const char *name);
+
+/* The common tail of create for a new, empty object open on fd: reserve
+ * and map, filling *seg.  The caller closes fd and, on failure, removes the
+ * object. */
+int dsm__impl_create_fd(dsm_impl_instance *inst, int fd, dsm_handle handle, size_t size,
+                        dsm_impl_segment *seg);
+
+/* The common tail of attach for an object open on fd: check owner and
+ * size, map, fill *seg.  The caller closes fd. */
+int dsm__impl_attach_fd(dsm_impl_instance *inst, int fd, dsm_handle handle,
+                        dsm_impl_segment *seg);
+
+/* Sweep one directory, whose descriptor dfd it takes over (see sweep.c). */
+int dsm__impl_sweep_dir(dsm_impl_instance *inst, int dfd, dsm_handle keep, int dry_run,
+                        void (*report)(const char *name, void *arg), void *arg);
 
 #endif /* DYNSHM_DSM_IMPL_INT_H */

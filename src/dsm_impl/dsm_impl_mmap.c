@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsm_impl_mmap.c - the mmap backend: regular files mapped MAP_SHARED.
  *
@@ -7,8 +8,8 @@
  * chosen RAM disk.  The directory is opened once, without following
  * symbolic links, and every file is reached relative to that descriptor,
  * so swapping the directory for a link after start-up redirects nothing.
- * Because files survive a reboot, start-up cleanup also scans this
- * directory (see src/control).
+ * Because files survive a reboot, start-up cleanup also sweeps this
+ * directory (mmap_sweep).
  */
 #include "config.h"
 
@@ -96,7 +97,6 @@ static int mmap_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
                        dsm_impl_segment *seg)
 {
     char file[64], name[DSM_IMPL_NAME_MAX];
-    void *addr;
     int fd, rc;
 
     mmap_file(inst, handle, file, sizeof(file));
@@ -109,36 +109,18 @@ static int mmap_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
         mmap_name(inst, handle, name, sizeof(name));
         return dsm__error(-rc, "could not create shared memory segment \"%s\": %m", name);
     }
-    rc = dsm__impl_reserve(fd, size);
-    if (rc != 0) {
-        dsm__sys.close(fd);
-        dsm__sys.unlinkat(inst->dirfd, file, 0);
-        mmap_name(inst, handle, name, sizeof(name));
-        return dsm__error(-rc, "could not resize shared memory segment \"%s\" to %zu bytes: %m",
-                          name, size);
-    }
-    rc = dsm__impl_map(fd, size, &addr);
-    if (rc != 0) {
-        dsm__sys.close(fd);
-        dsm__sys.unlinkat(inst->dirfd, file, 0);
-        mmap_name(inst, handle, name, sizeof(name));
-        return dsm__error(-rc, "could not map shared memory segment \"%s\": %m", name);
-    }
+    rc = dsm__impl_create_fd(inst, fd, handle, size, seg);
     dsm__sys.close(fd);
-    seg->handle = handle;
-    seg->address = addr;
-    seg->size = size;
-    return 0;
+    if (rc < 0)
+        dsm__sys.unlinkat(inst->dirfd, file, 0);
+    return rc;
 }
 
 static int mmap_attach(dsm_impl_instance *inst, dsm_handle handle, dsm_impl_segment *seg)
 {
     char file[64], name[DSM_IMPL_NAME_MAX];
-    struct stat st;
-    void *addr;
     int fd, rc;
 
-    /* The full path is only for messages, so it is formatted on failure only. */
     mmap_file(inst, handle, file, sizeof(file));
     fd = dsm__sys.openat(inst->dirfd, file, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
     if (fd < 0) {
@@ -146,31 +128,9 @@ static int mmap_attach(dsm_impl_instance *inst, dsm_handle handle, dsm_impl_segm
         mmap_name(inst, handle, name, sizeof(name));
         return dsm__error(-rc, "could not open shared memory segment \"%s\": %m", name);
     }
-    if (dsm__sys.fstat(fd, &st) != 0) {
-        rc = errno;
-        dsm__sys.close(fd);
-        mmap_name(inst, handle, name, sizeof(name));
-        return dsm__error(-rc, "could not stat shared memory segment \"%s\": %m", name);
-    }
-    if (!dsm__impl_owned(&st) || st.st_size <= 0) {
-        mmap_name(inst, handle, name, sizeof(name));
-        rc = dsm__impl_check_owner(&st, "shared memory segment", name);
-        if (rc == 0)
-            rc = dsm__error(-EAGAIN, "shared memory segment \"%s\" is still being created",
-                            name);
-        dsm__sys.close(fd);
-        return rc;
-    }
-    rc = dsm__impl_map(fd, (size_t)st.st_size, &addr);
+    rc = dsm__impl_attach_fd(inst, fd, handle, seg);
     dsm__sys.close(fd);
-    if (rc != 0) {
-        mmap_name(inst, handle, name, sizeof(name));
-        return dsm__error(-rc, "could not map shared memory segment \"%s\": %m", name);
-    }
-    seg->handle = handle;
-    seg->address = addr;
-    seg->size = (size_t)st.st_size;
-    return 0;
+    return rc;
 }
 
 static int mmap_destroy(dsm_impl_instance *inst, const dsm_impl_segment *seg)
@@ -187,6 +147,30 @@ static int mmap_destroy(dsm_impl_instance *inst, const dsm_impl_segment *seg)
     return 0;
 }
 
+/* unlinkat removes whatever has the name, link or file: existence is the question. */
+static int mmap_probe(const dsm_impl_instance *inst, const dsm_impl_segment *seg)
+{
+    char file[64];
+    struct stat st;
+
+    mmap_file(inst, seg->handle, file, sizeof(file));
+    if (dsm__sys.fstatat(inst->dirfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return 1;
+    return errno == ENOENT ? 0 : 1;
+}
+
+static int mmap_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
+                      void (*report)(const char *name, void *arg), void *arg)
+{
+    /* A descriptor of its own: a dup() would share the directory offset. */
+    int dfd = dsm__sys.openat(inst->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+
+    if (dfd < 0)
+        return dsm__error(-errno, "could not scan \"%s\" for leftover segments: %m",
+                          inst->dirpath);
+    return dsm__impl_sweep_dir(inst, dfd, keep, dry_run, report, arg);
+}
+
 const struct dsm__impl_ops dsm__impl_mmap_ops = {
     .open = mmap_open,
     .close = mmap_close,
@@ -195,4 +179,6 @@ const struct dsm__impl_ops dsm__impl_mmap_ops = {
     .detach = dsm__impl_munmap,
     .destroy = mmap_destroy,
     .name = mmap_name,
+    .probe = mmap_probe,
+    .sweep = mmap_sweep,
 };

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsm_impl_none.c - the "none" backend: dynamic shared memory switched off.
  *

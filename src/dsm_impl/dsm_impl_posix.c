@@ -1,12 +1,14 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsm_impl_posix.c - the posix backend: shm_open() objects in /dev/shm.
  *
  * Names are "/dynshm.<instance id>.<handle>", so an operator (and dsmctl)
  * can tell which instance owns each file in /dev/shm, and a sweep by prefix
  * never touches another instance's objects.  Create reserves the memory
- * with posix_fallocate: tmpfs allocates pages lazily, and a mapping of an
- * unreserved page on a full tmpfs is a SIGBUS in whichever process touches
- * it first, possibly much later.
+ * (fdobj.c): tmpfs allocates pages lazily, and a mapping of an unreserved
+ * page on a full tmpfs is a SIGBUS in whichever process touches it first,
+ * possibly much later.  This file is the only one that knows where glibc
+ * keeps shm_open objects.
  */
 #include "config.h"
 
@@ -16,6 +18,9 @@
 #include <unistd.h>
 
 #include "dsm_impl_int.h"
+
+/* Where shm_open(3) objects live on Linux (glibc and musl alike). */
+#define POSIX_SHM_DIR "/dev/shm"
 
 static int posix_name(const dsm_impl_instance *inst, dsm_handle handle, char *buf, size_t len)
 {
@@ -30,7 +35,6 @@ static int posix_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
                         dsm_impl_segment *seg)
 {
     char name[64];
-    void *addr;
     int fd, rc;
 
     posix_name(inst, handle, name, sizeof(name));
@@ -40,58 +44,26 @@ static int posix_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
             return dsm__error_silent(-EEXIST);
         return dsm__error(-errno, "could not create shared memory segment \"%s\": %m", name);
     }
-    rc = dsm__impl_reserve(fd, size);
-    if (rc != 0) {
-        dsm__sys.close(fd);
-        dsm__sys.shm_unlink(name);
-        return dsm__error(-rc, "could not resize shared memory segment \"%s\" to %zu bytes: %m",
-                          name, size);
-    }
-    rc = dsm__impl_map(fd, size, &addr);
-    if (rc != 0) {
-        dsm__sys.close(fd);
-        dsm__sys.shm_unlink(name);
-        return dsm__error(-rc, "could not map shared memory segment \"%s\": %m", name);
-    }
+    rc = dsm__impl_create_fd(inst, fd, handle, size, seg);
     /* The mapping keeps the object alive; a failed close loses nothing. */
     dsm__sys.close(fd);
-    seg->handle = handle;
-    seg->address = addr;
-    seg->size = size;
-    return 0;
+    if (rc < 0)
+        dsm__sys.shm_unlink(name);
+    return rc;
 }
 
 static int posix_attach(dsm_impl_instance *inst, dsm_handle handle, dsm_impl_segment *seg)
 {
     char name[64];
-    struct stat st;
-    void *addr;
     int fd, rc;
 
     posix_name(inst, handle, name, sizeof(name));
     fd = dsm__sys.shm_open(name, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0)
         return dsm__error(-errno, "could not open shared memory segment \"%s\": %m", name);
-    if (dsm__sys.fstat(fd, &st) != 0) {
-        rc = errno;
-        dsm__sys.close(fd);
-        return dsm__error(-rc, "could not stat shared memory segment \"%s\": %m", name);
-    }
-    rc = dsm__impl_check_owner(&st, "shared memory segment", name);
-    if (rc == 0 && st.st_size <= 0)
-        rc = dsm__error(-EAGAIN, "shared memory segment \"%s\" is still being created", name);
-    if (rc < 0) {
-        dsm__sys.close(fd);
-        return rc;
-    }
-    rc = dsm__impl_map(fd, (size_t)st.st_size, &addr);
+    rc = dsm__impl_attach_fd(inst, fd, handle, seg);
     dsm__sys.close(fd);
-    if (rc != 0)
-        return dsm__error(-rc, "could not map shared memory segment \"%s\": %m", name);
-    seg->handle = handle;
-    seg->address = addr;
-    seg->size = (size_t)st.st_size;
-    return 0;
+    return rc;
 }
 
 static int posix_destroy(dsm_impl_instance *inst, const dsm_impl_segment *seg)
@@ -104,10 +76,38 @@ static int posix_destroy(dsm_impl_instance *inst, const dsm_impl_segment *seg)
     return 0;
 }
 
+/* shm_unlink removes whatever has the name: existence is the whole question. */
+static int posix_probe(const dsm_impl_instance *inst, const dsm_impl_segment *seg)
+{
+    char name[64];
+    int fd;
+
+    posix_name(inst, seg->handle, name, sizeof(name));
+    fd = dsm__sys.shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+    if (fd >= 0) {
+        dsm__sys.close(fd);
+        return 1;
+    }
+    return errno == ENOENT ? 0 : 1;
+}
+
+static int posix_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
+                       void (*report)(const char *name, void *arg), void *arg)
+{
+    int dfd = dsm__sys.openat(AT_FDCWD, POSIX_SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+
+    if (dfd < 0)
+        return dsm__error(-errno, "could not scan \"%s\" for leftover segments: %m",
+                          POSIX_SHM_DIR);
+    return dsm__impl_sweep_dir(inst, dfd, keep, dry_run, report, arg);
+}
+
 const struct dsm__impl_ops dsm__impl_posix_ops = {
     .create = posix_create,
     .attach = posix_attach,
     .detach = dsm__impl_munmap,
     .destroy = posix_destroy,
     .name = posix_name,
+    .probe = posix_probe,
+    .sweep = posix_sweep,
 };

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsm_impl_sysv.c - the sysv backend: shmget()/shmat() segments.
  *
@@ -7,6 +8,10 @@
  * caller to retry.  Because a key proves nothing, nothing is attached or
  * removed until the segment is shown to be ours: created by this user,
  * mode 0600, and, where the caller recorded them, the same shmid and size.
+ *
+ * SysV objects have no names to sweep: only the control segment, which
+ * records every handle before its object is created, can lead cleanup to
+ * them (there is no sweep op).
  *
  * Memory: Linux charges a SysV segment to the commit limit at shmget time
  * (we never pass SHM_NORESERVE), so exhaustion is an error from create.
@@ -169,10 +174,22 @@ static int sysv_destroy(dsm_impl_instance *inst, const dsm_impl_segment *seg)
     return 0;
 }
 
+/* The checks destroy makes before IPC_RMID, without the IPC_RMID. */
+static int sysv_probe(const dsm_impl_instance *inst, const dsm_impl_segment *seg)
+{
+    struct shmid_ds ds;
+    int shmid = sysv_lookup(inst, seg->handle, seg->os_id, seg->size, &ds, "find");
+
+    if (shmid == -ENOENT || shmid == -EIDRM || shmid == -EINVAL)
+        return 0; /* gone, or removed between the lookup and the stat */
+    return shmid < 0 ? shmid : 1;
+}
+
 const struct dsm__impl_ops dsm__impl_sysv_ops = {
     .create = sysv_create,
     .attach = sysv_attach,
     .detach = sysv_detach,
     .destroy = sysv_destroy,
     .name = sysv_name,
+    .probe = sysv_probe,
 };

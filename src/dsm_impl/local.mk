@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # src/dsm_impl/local.mk - the raw layer: backend switch and one file per backend.
 dynshminclude_HEADERS += include/dynshm/dsm_impl.h
 libdynshm_core_la_SOURCES += \
@@ -9,4 +10,5 @@ libdynshm_core_la_SOURCES += \
 	src/dsm_impl/dsm_impl_posix.c \
 	src/dsm_impl/dsm_impl_sysv.c \
 	src/dsm_impl/dsm_impl_mmap.c \
+	src/dsm_impl/fdobj.c \
 	src/dsm_impl/sweep.c

@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sweep.c - find (and remove) every object carrying an instance's name
- * prefix, without a control segment.
+ * prefix in one directory, without a control segment.
  *
  * Used by start-up cleanup after the control-segment pass (to catch what a
  * corrupt or missing table could not list) and by the operator tool.  Only
@@ -13,9 +14,11 @@
  * file of that name in /dev/shm, and root may remove it.  So an entry is
  * removed only if it is owned by the effective uid, even when that uid is
  * 0, and is a regular file or a symbolic link (the link itself is removed,
- * never its target).  The directory is opened afresh for each sweep
- * (close-on-exec, its own offset: a dup() of the instance's descriptor
- * would share the offset, and a second sweep would start at the end).
+ * never its target).  Each backend with names has a sweep op that opens
+ * its directory afresh (close-on-exec, its own offset: a dup() of the
+ * instance's descriptor would share the offset, and a second sweep would
+ * start at the end) and hands it here; removal goes back through the
+ * backend's destroy op, so every step is in the fault-injection table.
  */
 #include "config.h"
 
@@ -53,24 +56,19 @@ static dsm_handle name_handle(const dsm_impl_instance *inst, const char *name)
     return h;
 }
 
-int dsm__impl_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
-                    void (*report)(const char *name, void *arg), void *arg)
+int dsm__impl_sweep_dir(dsm_impl_instance *inst, int dfd, dsm_handle keep, int dry_run,
+                        void (*report)(const char *name, void *arg), void *arg)
 {
-    DIR *d;
+    DIR *d = fdopendir(dfd);
     struct dirent *e;
-    int n = 0, dfd;
+    int n = 0;
 
-    if (inst->type == DSM_IMPL_POSIX) /* where glibc keeps shm_open objects */
-        dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    else if (inst->type == DSM_IMPL_MMAP)
-        dfd = openat(inst->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    else
-        return 0;
-    d = dfd >= 0 ? fdopendir(dfd) : NULL;
-    if (d == NULL && dfd >= 0)
-        close(dfd);
-    if (d == NULL)
-        return dsm__error(-errno, "could not scan for leftover segments: %m");
+    if (d == NULL) {
+        int rc = -errno;
+
+        dsm__sys.close(dfd);
+        return dsm__error(rc, "could not scan for leftover segments: %m");
+    }
     while ((e = readdir(d)) != NULL) {
         dsm_handle h = name_handle(inst, e->d_name);
         char name[DSM_IMPL_NAME_MAX];
@@ -79,7 +77,7 @@ int dsm__impl_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
 
         if (h == 0 || h == keep)
             continue;
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        if (dsm__sys.fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
             !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) || st.st_uid != geteuid())
             continue; /* gone meanwhile, or not ours whatever its name says */
         inst->ops->name(inst, h, name, sizeof(name));

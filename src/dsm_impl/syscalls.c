@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * syscalls.c - the default system-call table (see syscalls.h).
  *
@@ -40,13 +41,24 @@ static int sys_shm_unlink(const char *name)
 #endif
 }
 
+static int sys_posix_fallocate(int fd, off_t offset, off_t len)
+{
+#ifdef HAVE_POSIX_FALLOCATE
+    return posix_fallocate(fd, offset, len);
+#else
+    (void)fd, (void)offset, (void)len;
+    return ENOSYS; /* the reservation then writes zeros instead */
+#endif
+}
+
 /* One initialiser for both tables, so they cannot drift apart. */
 #define DSM_SYSCALLS_INIT                                                     \
     {                                                                         \
         .shm_open = sys_shm_open, .shm_unlink = sys_shm_unlink,               \
         .openat = sys_openat, .unlinkat = unlinkat, .mkdirat = mkdirat,       \
-        .ftruncate = ftruncate, .posix_fallocate = posix_fallocate,           \
-        .fstat = fstat, .close = close, .mmap = mmap, .munmap = munmap,       \
+        .ftruncate = ftruncate, .posix_fallocate = sys_posix_fallocate,       \
+        .fstat = fstat, .fstatat = fstatat, .pwrite = pwrite,                 \
+        .close = close, .mmap = mmap, .munmap = munmap,                       \
         .shmget = shmget, .shmat = shmat, .shmdt = shmdt, .shmctl = shmctl,   \
         .sig_mask = pthread_sigmask,                                           \
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * syscalls.h - the system calls dsm_impl makes, behind one overridable table.
  *
@@ -26,6 +27,8 @@ struct dsm__syscalls {
     int (*ftruncate)(int fd, off_t length);
     int (*posix_fallocate)(int fd, off_t offset, off_t len);
     int (*fstat)(int fd, struct stat *st);
+    int (*fstatat)(int dirfd, const char *path, struct stat *st, int flags);
+    ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t off);
     int (*close)(int fd);
     void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
     int (*munmap)(void *addr, size_t len);

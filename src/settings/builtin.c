@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * builtin.c - dynshm's own settings, defined in every new settings object.
  *
@@ -16,6 +17,7 @@
 
 #include <dynshm/dsm_impl.h>
 
+#include "../common/limits.h"
 #include "settings_int.h"
 
 struct builtin {
@@ -66,12 +68,12 @@ static int impl_type_choices(struct dsm__setting_spec *spec, const char **choice
 static const struct builtin builtins[] = {
     BUILTIN_ENUM_DYNAMIC("dynamic_shared_memory_type", impl_type_choices,
                          "the dynamic shared memory implementation to use"),
-    BUILTIN_INT("dsm_max_segments", 1024, 1, 16777216, DSM_UNIT_NONE,
+    BUILTIN_INT("dsm_max_segments", 1024, 1, DSM_LIMIT_SEGMENTS, DSM_UNIT_NONE,
                 "capacity of the control segment: how many segments may exist at once"),
-    BUILTIN_INT("dsm_max_processes", 256, 1, 1048576, DSM_UNIT_NONE,
+    BUILTIN_INT("dsm_max_processes", 256, 1, DSM_LIMIT_PROCESSES, DSM_UNIT_NONE,
                 "how many processes (supervisor and workers) may use dynamic shared memory "
                 "at once"),
-    BUILTIN_INT("dsm_max_mappings", 4096, 1, 67108864, DSM_UNIT_NONE,
+    BUILTIN_INT("dsm_max_mappings", 4096, 1, DSM_LIMIT_MAPPINGS, DSM_UNIT_NONE,
                 "how many mappings all processes together may hold at once"),
     BUILTIN_ENUM("dsm_crash_policy", "reset",
                  "what the supervisor does when a worker dies: reset destroys everything, "

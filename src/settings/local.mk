@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # src/settings/local.mk - GUC-style typed settings.
 dynshminclude_HEADERS += include/dynshm/settings.h
 libdynshm_core_la_SOURCES += \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parse.c - config text in PostgreSQL's postgresql.conf syntax, config
  * files, and "-c name=value" options.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * settings.c - the settings object: definition, lookup, typed access,
  * dsm_settings_set(), dsm_settings_show() and dsm_settings_describe().

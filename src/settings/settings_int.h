@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * settings_int.h - what the settings files share: the object's layout, the
  * candidate-value type every setter goes through, and the helpers each file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * units.c - integers with units: "64MB", "1.5 GB", "250ms", "0x40", "-5s".
  *

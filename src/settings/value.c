@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * value.c - one value as text: parse it into a typed candidate for a given
  * setting, move a candidate in, and print the current value.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_control.c - libFuzzer target for control segment validation
  * (dsm__control_validate) and for what a cleanup does with a segment that

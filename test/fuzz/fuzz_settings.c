@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_settings.c - libFuzzer target for the settings parser: config text
  * (dsm_settings_load_buffer), "-c name=value" options

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_state_file.c - libFuzzer target for the state file parser
  * (dsm__state_parse in src/control/state_file.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * make_control_seeds.c - writes the seed corpus of fuzz_control
  * (test/fuzz/corpus/control/) from the table operations themselves, so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dsmctl.h - what the parts of dsmctl share: options, exit codes, the
  * inspection preamble, formatting helpers.

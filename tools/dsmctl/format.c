@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * format.c - how dsmctl prints ages, times and JSON strings.
  *

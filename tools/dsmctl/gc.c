@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gc.c - `dsmctl gc`: remove what a dead instance left behind, without
  * starting it again.

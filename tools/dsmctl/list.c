@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * list.c - `dsmctl list`: every segment the control segment knows, as an
  * aligned table or one JSON document.

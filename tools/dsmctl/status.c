@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * status.c - `dsmctl status`: is the instance alive, and how full is it.
  *
