@@ -49,6 +49,16 @@ link_target() {
         esac
         return
     fi
+    # The release tarball stores links as copies (tar -h): a page whose .Dt
+    # names another page of its directory, with the very same bytes, is one.
+    dt=$(awk '/^\.Dt[ \t]/ { print tolower($2); exit }' "$1")
+    d=${1%/*}
+    f=${1##*/}
+    if [ -n "$dt" ] && [ "$dt.${f##*.}" != "$f" ] && [ -f "$d/$dt.${f##*.}" ] &&
+        cmp -s "$1" "$d/$dt.${f##*.}"; then
+        echo "${d##*/}/$dt.${f##*.}"
+        return
+    fi
     awk '/^\.\\"/ { next }
          /^[ \t]*$/ { next }
          { n++; line = $0 }
