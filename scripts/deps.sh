@@ -4,11 +4,17 @@
 # but only those that are missing (so it is quick and quiet when all are there).
 # Run as root, or as a user with sudo.
 set -e
-# clang and its runtimes (libclang-rt-dev: libclang-rt-14-dev on Debian 12,
-# which clang does not pull in) build the libFuzzer targets; gcc's sanitizer
-# runtimes come with build-essential.
-pkgs="build-essential autoconf automake libtool pkg-config check mandoc valgrind"
-pkgs="$pkgs clang libclang-rt-dev"
+#
+#   sh scripts/deps.sh          what building and running the demo need
+#   sh scripts/deps.sh --test   and what the test stages need on top: Check,
+#                               mandoc (man page lint), valgrind, cppcheck and
+#                               clang-tidy (scripts/lint.sh), clang and its
+#                               runtimes for the libFuzzer targets
+#                               (libclang-rt-dev: clang does not pull it in)
+pkgs="build-essential autoconf automake libtool pkg-config"
+if [ "${1:-}" = --test ]; then
+    pkgs="$pkgs check mandoc valgrind cppcheck clang-tidy clang libclang-rt-dev"
+fi
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

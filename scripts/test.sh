@@ -6,10 +6,19 @@
 # fuzzing stages.
 set -e
 cd "$(dirname "$0")/.."
+sh scripts/deps.sh --test
+# A tree configured by the demo command, before Check and mandoc were
+# installed, would run no tests: configure it again.
+if [ -f config.log ] && ! grep -q "^HAVE_CHECK_TRUE=''" config.log; then
+    rm -f Makefile
+fi
 sh scripts/build.sh
 make -s -j"$(nproc)" check
 make -s distcheck >distcheck.out 2>&1 || { tail -50 distcheck.out; exit 1; }
 grep -E '^[0-9]+%: Checks: |archives ready|dynshm-.*\.tar\.gz' distcheck.out | sort -u
+
+# Static analysis: cppcheck and clang-tidy must stay clean (scripts/lint.sh).
+sh scripts/lint.sh
 
 # Reliability stages, after the fast path above (scripts/sanitize.sh and
 # scripts/fuzz.sh say what each runs): the whole suite under ASan+UBSan, the

@@ -31,7 +31,7 @@
 
 #include "client.h"
 
-#define CHUNK (1024 * 1024)
+#define CHUNK ((size_t)1024 * 1024)
 
 int set_result(struct result *r, int rc, const char *fmt, ...)
 {

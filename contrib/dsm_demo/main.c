@@ -201,12 +201,10 @@ static char *join_words(const struct args *a)
     text = malloc(len);
     if (text == NULL)
         return NULL;
-    text[0] = '\0';
-    for (int i = 0; i < a->nwords; i++) {
-        if (i > 0)
-            strcat(text, " ");
-        strcat(text, a->words[i]);
-    }
+    for (int i = 0, at = 0; i < a->nwords; i++) /* len counted every byte written */
+        at += snprintf(text + at, len - (size_t)at, "%s%s", i > 0 ? " " : "", a->words[i]);
+    if (a->nwords == 0)
+        text[0] = '\0';
     return text;
 }
 

@@ -253,7 +253,7 @@ static int signal_supervisor(const char *datadir)
 int demo_client_stop(const char *datadir, int timeout_s)
 {
     char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    struct timespec tick = {0, 20 * 1000 * 1000};
+    struct timespec tick = {0, 20L * 1000 * 1000};
     struct demo_conn c;
     struct result r;
     char ch;

@@ -176,7 +176,7 @@ static void accept_connections(struct server *srv)
 
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                struct timespec pause = {0, 100 * 1000 * 1000};
+                struct timespec pause = {0, 100L * 1000 * 1000};
 
                 /* The connection stays queued and poll() would report it again at
                  * once: pause rather than spin until descriptors are free. */

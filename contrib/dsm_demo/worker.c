@@ -98,6 +98,7 @@ static int session_reserve(struct session *s)
 {
     if (s->nsegs == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         dsm_segment **segs = realloc(s->segs, cap * sizeof(*segs));
 
         if (segs == NULL)

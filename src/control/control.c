@@ -242,7 +242,7 @@ void dsm__control_detach(dsm_impl_instance *inst, struct dsm_control *ctl)
  * only for some unlock paths).  Bounded waits turn such a lost wake-up into
  * a delay of one slice instead of a hang; uncontended locking never waits.
  */
-#define DSM_LOCK_SLICE_NS (20 * 1000 * 1000)
+#define DSM_LOCK_SLICE_NS (20L * 1000 * 1000)
 
 static int64_t now_ns(void)
 {
@@ -412,7 +412,7 @@ uint64_t dsm__control_repair(struct dsm_control *ctl)
         }
     }
     /* Refs are the primary record of who holds what: relink and recount. */
-    counts = calloc(h->nslots, sizeof(*counts));
+    counts = calloc(h->nslots + 1, sizeof(*counts)); /* + 1: never a 0-byte request */
     for (uint32_t i = h->nrefs; i-- > 0;) {
         struct dsm_control_ref *r = &ctl->refs[i];
 

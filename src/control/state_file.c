@@ -43,7 +43,7 @@ int dsm__state_format(const struct dsm_state_record *r, char *buf, size_t len)
     if (n < 0 || (size_t)n >= len)
         return dsm__error(-ERANGE, "state file buffer too small");
     m = snprintf(buf + n, len - (size_t)n, "checksum %016" PRIx64 "\n", dsm__fnv1a64(buf, (size_t)n));
-    if (m < 0 || (size_t)(n + m) >= len)
+    if (m < 0 || (size_t)n + (size_t)m >= len)
         return dsm__error(-ERANGE, "state file buffer too small");
     return n + m;
 }

@@ -67,6 +67,7 @@ dsm_segment *dsm__lookup(dsm_handle handle)
 static int grow(void)
 {
     size_t n = dsm__p.nbuckets ? dsm__p.nbuckets * 2 : 64;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     dsm_segment **b = calloc(n, sizeof(*b));
 
     if (b == NULL)

@@ -312,7 +312,7 @@ static int check_can_start(const char *datadir)
 
 int dsm_supervisor_start(const char *datadir, const dsm_settings *settings)
 {
-    struct config c;
+    struct config c = {0};
     int rc;
 
     if ((rc = check_can_start(datadir)) < 0)

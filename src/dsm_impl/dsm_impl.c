@@ -57,7 +57,7 @@ int dsm_impl_type_available(dsm_impl_type type)
 dsm_impl_type dsm_impl_default_type(void)
 {
     /* configure names the best backend; it is always one that was built. */
-    dsm_impl_type t;
+    dsm_impl_type t = DSM_IMPL_NONE;
 
     if (dsm_impl_type_from_name(DSM_DEFAULT_BACKEND, &t) == 0 && dsm_impl_type_available(t))
         return t;
@@ -79,12 +79,10 @@ int dsm_impl_type_from_name(const char *name, dsm_impl_type *out)
             return 0;
         }
     }
-    for (unsigned i = 0; i < DSM_IMPL_NTYPES; i++) {
-        if (backends[i].ops == NULL)
-            continue;
-        if (valid[0])
-            strcat(valid, ", ");
-        strcat(valid, backends[i].name);
+    for (unsigned i = 0, at = 0; i < DSM_IMPL_NTYPES && at < sizeof(valid); i++) {
+        if (backends[i].ops != NULL)
+            at += (unsigned)snprintf(valid + at, sizeof(valid) - at, "%s%s", at ? ", " : "",
+                                     backends[i].name);
     }
     return dsm__error(-EINVAL, "invalid dynamic shared memory type \"%.64s\"; valid values: %s",
                       name ? name : "(null)", valid);
@@ -204,7 +202,7 @@ int dsm_impl_detach(dsm_impl_instance *inst, dsm_impl_segment *seg)
 {
     int rc = check_common(inst, seg ? seg->handle : 0, seg);
 
-    if (rc < 0)
+    if (rc < 0 || seg == NULL) /* the second test only tells the analyzer */
         return rc;
     if (seg->address == NULL)
         return dsm__error(-EINVAL, "shared memory segment %016llx is not mapped",
@@ -216,7 +214,7 @@ int dsm_impl_destroy(dsm_impl_instance *inst, const dsm_impl_segment *seg)
 {
     int rc = check_common(inst, seg ? seg->handle : 0, seg);
 
-    if (rc < 0)
+    if (rc < 0 || seg == NULL) /* the second test only tells the analyzer */
         return rc;
     return inst->ops->destroy(inst, seg);
 }

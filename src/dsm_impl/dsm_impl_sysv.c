@@ -122,7 +122,7 @@ static int sysv_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
 
 static int sysv_attach(dsm_impl_instance *inst, dsm_handle handle, dsm_impl_segment *seg)
 {
-    struct shmid_ds ds;
+    struct shmid_ds ds = {0};
     char name[32];
     void *addr;
     int shmid = sysv_lookup(inst, handle, -1, 0, &ds, "open");

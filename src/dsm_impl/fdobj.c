@@ -155,7 +155,7 @@ int dsm__impl_attach_fd(dsm_impl_instance *inst, int fd, dsm_handle handle,
 {
     char name[DSM_IMPL_NAME_MAX];
     struct stat st;
-    void *addr;
+    void *addr = NULL;
     int rc;
 
     if (dsm__sys.fstat(fd, &st) != 0) {
@@ -184,7 +184,7 @@ int dsm__impl_create_fd(dsm_impl_instance *inst, int fd, dsm_handle handle, size
                         dsm_impl_segment *seg)
 {
     char name[DSM_IMPL_NAME_MAX];
-    void *addr;
+    void *addr = NULL;
     int rc;
 
     rc = dsm__impl_reserve(fd, size);

@@ -191,6 +191,7 @@ int dsm__settings_define(dsm_settings *s, const struct dsm__setting_spec *spec)
     /* Make room first so that nothing after the setting's creation can fail. */
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         struct dsm__setting **items = realloc(s->items, cap * sizeof(*items));
 
         if (items == NULL)

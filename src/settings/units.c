@@ -45,9 +45,9 @@ static const struct unit_def ms_units[] = {
     {"us", 1, 1000},
     {"ms", 1, 1},
     {"s", 1000, 1},
-    {"min", 60 * 1000, 1},
-    {"h", 60 * 60 * 1000, 1},
-    {"d", 24 * 60 * 60 * 1000, 1},
+    {"min", 60L * 1000, 1},
+    {"h", 60L * 60 * 1000, 1},
+    {"d", 24L * 60 * 60 * 1000, 1},
 };
 
 static const struct unit_def *units_of(dsm_setting_unit unit, size_t *n)

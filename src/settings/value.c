@@ -38,7 +38,7 @@ static void trim(const char *text, const char **start, size_t *len)
 
 static char fold(char c)
 {
-    return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c; /* NOLINT(bugprone-narrowing-conversions): ASCII letters fit */
 }
 
 /* Is p[0..len) a case-insensitive prefix of word, at least minlen long? */

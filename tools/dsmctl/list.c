@@ -82,7 +82,8 @@ static char *holders_text(dsm_inspection *insp, size_t i, const dsm_segment_info
         free(buf);
         return NULL;
     }
-    strcpy(buf, "-");
+    buf[0] = '-';
+    buf[1] = '\0';
     dsm_inspect_segment_holders(insp, i, pids, s->nholders);
     for (uint32_t k = 0; k < s->nholders; k++)
         used += (size_t)snprintf(buf + used, len - used, "%s%d%s", k ? "," : "", (int)pids[k],
