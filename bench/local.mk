@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 # bench/local.mk - the benchmark: dynshm against the raw system calls.
-# Built by `make`, run by `make bench` (BENCH_FLAGS=--quick for a smoke run),
+# Built and run by `make bench` (BENCH_FLAGS=--quick for a smoke run),
 # never part of `make check`: timings are not pass/fail tests.  It links the
 # core library so the raw side can call the backends' own helpers.
-noinst_PROGRAMS += bench/dsm_bench
+EXTRA_PROGRAMS += bench/dsm_bench
+CLEANFILES += bench/dsm_bench$(EXEEXT)
 bench_dsm_bench_SOURCES = \
 	bench/bench.h \
 	bench/dsm_bench.c \

@@ -3,9 +3,10 @@
 # Every page under doc/man*/ is listed here so that `make install` installs
 # it and `make dist` ships it; test/check-man.sh fails if one is missing.
 # Functions documented together share one page; the others' pages are
-# one-line .so links to it.
+# symbolic links to it (so `man -l doc/man3/<name>.3` renders every page).
+# Pages are always shipped; --disable-man only skips installing them.
 
-dist_man3_MANS = \
+MAN3_PAGES = \
 	doc/man3/dsm_attach.3 \
 	doc/man3/dsm_cancel_on_detach.3 \
 	doc/man3/dsm_control_handle.3 \
@@ -13,6 +14,8 @@ dist_man3_MANS = \
 	doc/man3/dsm_create.3 \
 	doc/man3/dsm_detach.3 \
 	doc/man3/dsm_detach_all.3 \
+	doc/man3/dsm_errdetail.3 \
+	doc/man3/dsm_errhint.3 \
 	doc/man3/dsm_errmsg.3 \
 	doc/man3/dsm_find_mapping.3 \
 	doc/man3/dsm_gc.3 \
@@ -76,14 +79,27 @@ dist_man3_MANS = \
 	doc/man3/dsm_supervisor_worker_exited.3 \
 	doc/man3/dsm_unpin_mapping.3 \
 	doc/man3/dsm_unpin_segment.3 \
+	doc/man3/dsm_version.3 \
 	doc/man3/dsm_worker_attach.3 \
 	doc/man3/dsm_worker_exit.3 \
 	doc/man3/dsm_worker_init_after_fork.3
 
-dist_man7_MANS = \
+MAN7_PAGES = \
 	doc/man7/dynshm.7
-dist_man1_MANS = doc/man1/dsm_demo.1
-dist_man1_MANS += doc/man1/dsmctl.1
+MAN1_PAGES = doc/man1/dsm_demo.1 doc/man1/dsmctl.1
+
+EXTRA_DIST += $(MAN3_PAGES) $(MAN7_PAGES) $(MAN1_PAGES)
+man1_MANS =
+if BUILD_MAN
+man3_MANS = $(MAN3_PAGES)
+man7_MANS = $(MAN7_PAGES)
+if BUILD_DEMO
+man1_MANS += doc/man1/dsm_demo.1
+endif
+if BUILD_TOOLS
+man1_MANS += doc/man1/dsmctl.1
+endif
+endif
 
 # The user guide and the other documents, installed under $(docdir)
 # (share/doc/dynshm) and shipped by `make dist`.  Add more with +=.

@@ -1,16 +1,23 @@
 # SPDX-License-Identifier: MIT
 # examples/local.mk - small programs built only on the public API and the
 # installed library (they link libdynshm.la, never the core), so they show
-# exactly what a user writes.
-noinst_PROGRAMS += examples/raw_roundtrip
+# exactly what a user writes.  Built by `make check` (and `make examples`),
+# not by `make`: they are not part of what ships.
+check_PROGRAMS += examples/raw_roundtrip
 examples_raw_roundtrip_SOURCES = examples/raw_roundtrip.c
 examples_raw_roundtrip_LDADD = libdynshm.la
 
 # The two integration patterns the user guide (doc/guide.md) walks through:
 # a supervisor that forks its workers, and one that execs them.  Run by
 # test/examples.sh in `make check`, so they cannot rot.
-noinst_PROGRAMS += examples/fork_server examples/exec_worker_demo
+check_PROGRAMS += examples/fork_server examples/exec_worker_demo
 examples_fork_server_SOURCES = examples/fork_server.c
 examples_fork_server_LDADD = libdynshm.la
 examples_exec_worker_demo_SOURCES = examples/exec_worker_demo.c
 examples_exec_worker_demo_LDADD = libdynshm.la
+
+# `make examples` builds them alone (the demo command runs raw_roundtrip).
+EXAMPLE_BINARIES = examples/raw_roundtrip$(EXEEXT) examples/fork_server$(EXEEXT) \
+	examples/exec_worker_demo$(EXEEXT)
+examples: $(EXAMPLE_BINARIES)
+.PHONY: examples

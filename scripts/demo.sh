@@ -15,7 +15,7 @@ set -e
 cd "$(dirname "$0")/.."
 sh scripts/build.sh
 echo "== raw layer: create, attach from a second process, destroy =="
-./examples/raw_roundtrip
+make -s examples/raw_roundtrip >/dev/null && ./examples/raw_roundtrip
 
 DEMO=$(pwd)/contrib/dsm_demo/dsm_demo
 D=$(mktemp -d "${TMPDIR:-/tmp}/dsm_demo.XXXXXX")

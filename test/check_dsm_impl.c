@@ -523,6 +523,12 @@ static int child_enospc(struct fx *f, void *arg)
     rc = dsm_impl_create(inst, 1, 8 << 20, &a);
     if (rc != -ENOSPC || strstr(dsm_errmsg(), "No space left on device") == NULL)
         return 21;
+    /* The detail says how much was asked and how much is free; the hint what to do. */
+    if (strstr(dsm_errdetail(), "8388608 bytes were asked for") == NULL ||
+        strstr(dsm_errdetail(), "free of 4194304") == NULL)
+        return 27;
+    if (strstr(dsm_errhint(), f->type == DSM_IMPL_POSIX ? "--shm-size" : "larger one") == NULL)
+        return 28;
     if (tu_count_posix(dsm_impl_instance_id(inst)) + tu_count_mmap(f->dir) != 0)
         return 22;
     if (dsm_impl_create(inst, 2, 3 << 20, &a) != 0)

@@ -99,6 +99,9 @@ static int child_sysv_limits(void *arg)
     /* SHMMAX: a segment above the per-segment maximum. */
     if (!is_create_failure(dsm_impl_create(inst, 1, MiB, &a), EINVAL))
         return 2;
+    if (strstr(dsm_errdetail(), "kernel.shmmax allows 65536") == NULL ||
+        strstr(dsm_errhint(), "Raise kernel.shmmax") == NULL)
+        return 30; /* the limit and the sysctl that raises it are named */
     if (sysv_in_namespace() != 0)
         return 3;
     if (dsm_impl_create(inst, 1, 65536, &a) != 0 || dsm_impl_detach(inst, &a) != 0 ||
@@ -113,6 +116,9 @@ static int child_sysv_limits(void *arg)
         return 7;
     if (!is_create_failure(dsm_impl_create(inst, 3, 4096, &c), ENOSPC))
         return 8;
+    if (strstr(dsm_errdetail(), "kernel.shmmni = 2") == NULL ||
+        strstr(dsm_errhint(), "kernel.shmmni") == NULL)
+        return 31;
     if (sysv_in_namespace() != 2)
         return 9;
     if (dsm_impl_detach(inst, &a) != 0 || dsm_impl_destroy(inst, &a) != 0 ||
@@ -133,6 +139,18 @@ static int child_sysv_limits(void *arg)
     if (write_sysctl("shmall", big) != 0)
         return 16;
     dsm_impl_instance_close(inst);
+
+    /* A control segment above SHMMAX: the message says it is the control
+     * segment and which settings sized it, and nothing is left. */
+    if (write_sysctl("shmmax", "65536") != 0)
+        return 32;
+    if (start_plain(dir, DSM_IMPL_SYSV, NULL) != -EINVAL ||
+        strstr(dsm_errdetail(), "It is the control segment") == NULL ||
+        strstr(dsm_errdetail(), "dsm_max_segments = ") == NULL ||
+        strstr(dsm_errhint(), "lower dsm_max_segments") == NULL || sysv_in_namespace() != 0)
+        return 33;
+    if (write_sysctl("shmmax", big) != 0)
+        return 34;
 
     /* The dsm layer: the error comes back, the slot goes back, nothing is left. */
     if (start_plain(dir, DSM_IMPL_SYSV, NULL) != 0)

@@ -248,7 +248,7 @@ START_TEST(test_writable_datadir_refused)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_int_eq(chmod(v.dir, bad[i]), 0);
         ck_assert_int_eq(sv_restart(&v, NULL), -EPERM);
-        ck_assert_msg(strstr(dsm_errmsg(), "other users") && strstr(dsm_errmsg(), "chmod go-w"),
+        ck_assert_msg(strstr(dsm_errmsg(), "other users") && strstr(dsm_errhint(), "chmod go-w"),
                       "%s", dsm_errmsg());
         ck_assert_int_eq(dsm_gc(v.dir, 0, NULL, NULL), -EPERM);
     }

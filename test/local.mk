@@ -46,8 +46,9 @@ TESTS += test/check-man.sh
 EXTRA_DIST += test/check-man.sh
 
 # The demo server and client, end to end, on every backend.
-TESTS += test/demo-e2e.sh
 EXTRA_DIST += test/demo-e2e.sh
+if BUILD_DEMO
+TESTS += test/demo-e2e.sh
 if HAVE_CHECK
 # check_dynshm counts (and at the end removes) every System V segment created
 # while it runs, whoever created it: run the end-to-end test after it, not beside
@@ -56,9 +57,11 @@ if HAVE_CHECK
 DEMO_E2E_LOG = test/demo-e2e.sh.log
 $(DEMO_E2E_LOG): test/check_dynshm.log
 endif
+endif
 
 # dsmctl: a quick unit test of what it builds on (no Check needed), a helper
 # that fills a control segment for the timing check, and the end-to-end test.
+if BUILD_TOOLS
 check_PROGRAMS += test/dsmctl_unit test/dsmctl_fill
 TESTS += test/dsmctl_unit
 test_dsmctl_unit_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src -I$(top_srcdir)/tools/dsmctl
@@ -67,13 +70,16 @@ test_dsmctl_unit_LDADD = libdynshm_core.la
 test_dsmctl_fill_SOURCES = test/dsmctl_fill.c
 test_dsmctl_fill_LDADD = libdynshm.la
 
+if BUILD_DEMO
 TESTS += test/dsmctl-e2e.sh
-EXTRA_DIST += test/dsmctl-e2e.sh
 # Runs after the demo's end-to-end test (and so after check_dynshm), for the
 # same reason as that one: System V counts.  The log is named through a
 # variable so automake adds the prerequisite to its own rule.
 DSMCTL_E2E_LOG = test/dsmctl-e2e.sh.log
 $(DSMCTL_E2E_LOG): test/demo-e2e.sh.log
+endif
+endif
+EXTRA_DIST += test/dsmctl-e2e.sh
 
 # ---- issue 7: exhaustion, hostile input, security review, fuzzing ----------------
 if HAVE_CHECK

@@ -4,7 +4,9 @@
 # dsmctl: the operator's view of an instance (status, list) and offline
 # cleanup of a dead one (gc).  A client of the installed library like any
 # other program: public headers (dynshm/inspect.h) and libdynshm only.
+if BUILD_TOOLS
 bin_PROGRAMS += tools/dsmctl/dsmctl
+endif
 tools_dsmctl_dsmctl_LDADD = libdynshm.la
 tools_dsmctl_dsmctl_SOURCES = \
 	tools/dsmctl/dsmctl.h \

@@ -2,7 +2,9 @@
 # contrib/dsm_demo/local.mk - the demo server and client.
 # Built only on the public API and the installed library (libdynshm.la,
 # never the core), exactly as a user's server would be.
+if BUILD_DEMO
 bin_PROGRAMS += contrib/dsm_demo/dsm_demo
+endif
 contrib_dsm_demo_dsm_demo_SOURCES = \
 	contrib/dsm_demo/dsm_demo.h \
 	contrib/dsm_demo/protocol.h \

@@ -79,16 +79,31 @@ static int reply(struct session *s, int kind, const char *fmt, ...)
         n = 0;
     if ((size_t)n >= sizeof(text))
         n = (int)sizeof(text) - 1;
+    /* What the client is told went wrong, the operator reads in the log too. */
+    if (kind == DEMO_REPLY_ERROR)
+        demo_log(DSM_LOG_ERROR, "session %d: %.*s", (int)getpid(), n, text);
     return demo_send_frame(&s->conn, kind, text, (size_t)n);
 }
 
 #define reply_ok(s, ...) reply((s), DEMO_REPLY_OK, __VA_ARGS__)
 #define reply_error(s, ...) reply((s), DEMO_REPLY_ERROR, __VA_ARGS__)
 
-/* The library's message for the call that just failed, sent as the reply. */
+/* The library's message for the call that just failed, with its detail and
+ * hint, sent as the reply (one line: the protocol answers a line a command). */
+static void dsm_error_line(char *buf, size_t len)
+{
+    const char *detail = dsm_errdetail(), *hint = dsm_errhint();
+
+    snprintf(buf, len, "%s%s%s%s%s", dsm_errmsg(), *detail ? " DETAIL: " : "", detail,
+             *hint ? " HINT: " : "", hint);
+}
+
 static int reply_dsm_error(struct session *s)
 {
-    return reply_error(s, "%s", dsm_errmsg());
+    char line[1600];
+
+    dsm_error_line(line, sizeof(line));
+    return reply_error(s, "%s", line);
 }
 
 /* ---- the session's own mappings -------------------------------------------- */
@@ -169,9 +184,9 @@ static int cmd_create(struct session *s, uint32_t len)
     }
     prev = dsm_resowner_set_current(owner);
     if (dsm_create(sizeof(*h) + len, 0, &seg) < 0) {
-        char msg[1024];
+        char msg[1600];
 
-        snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
+        dsm_error_line(msg, sizeof(msg)); /* before the clean-up below can fail too */
         dsm_resowner_set_current(prev);
         dsm_resowner_delete(owner);
         rc = demo_discard(&s->conn, len);
@@ -286,7 +301,7 @@ static int cmd_pin(struct session *s, const char *arg)
         }
     }
     rc = dsm_pin_segment(seg);
-    snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
+    dsm_error_line(msg, sizeof(msg)); /* only read if the pin failed */
     if (owner != NULL) {
         dsm_resowner_set_current(prev);
         if (rc == 0) {

@@ -11,7 +11,12 @@
  *     sentence in PostgreSQL's style, e.g.
  *       could not create shared memory segment "/dynshm.1f..": No space left on device
  *     dsm_errmsg() returns it.  errno is also left equal to the failure's
- *     errno value, so callers that prefer errno lose nothing.
+ *     errno value, so callers that prefer errno lose nothing.  Where it
+ *     helps, dsm_errdetail() adds the facts behind the failure and
+ *     dsm_errhint() what to do about it (both "" when there are none).
+ *   - These are valid only right after a call that FAILED.  A successful
+ *     call does not clear them (that would cost every call a write), so
+ *     never read them to decide whether a call worked: test its result.
  *   - The library never exits, aborts, longjmps or prints.  It reports
  *     events that are not errors of the current call (leaks, cleanups,
  *     repairs) only through the log hook, if the application installed one.
@@ -57,6 +62,13 @@ enum dsm_error_code {
 
 /* Message of the last failure in the calling thread; never NULL. */
 DSM_EXPORT const char *dsm_errmsg(void);
+
+/* Detail (the facts behind it) and hint (what to do) of that failure; "" if none. */
+DSM_EXPORT const char *dsm_errdetail(void);
+DSM_EXPORT const char *dsm_errhint(void);
+
+/* The library's version at run time, "MAJOR.MINOR.PATCH" (compare DYNSHM_VERSION). */
+DSM_EXPORT const char *dsm_version(void);
 
 /* Static description of an error code (errno values or DSM_E*); never NULL. */
 DSM_EXPORT const char *dsm_strerror(int code);

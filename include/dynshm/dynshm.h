@@ -5,6 +5,7 @@
 #ifndef DYNSHM_DYNSHM_H
 #define DYNSHM_DYNSHM_H
 
+#include <dynshm/version.h>
 #include <dynshm/common.h>
 #include <dynshm/dsm_impl.h>
 #include <dynshm/settings.h>

@@ -4,6 +4,10 @@
  *
  * Every failing public call leaves a sentence in its thread's buffer so the
  * caller can say what went wrong without dynshm ever printing on its own.
+ * Where it helps, a failure also carries a detail (the facts behind it: how
+ * much was asked, how much is free, which setting sized it) and a hint (what
+ * to do about it), in PostgreSQL's style.  A new failure clears both, so a
+ * detail never outlives the message it explains.
  * The log hook is process-wide; it is read under a lock-free snapshot so a
  * hook can be installed while other threads log.
  */
@@ -18,6 +22,8 @@
 #define DSM_ERRMSG_LEN 512
 
 static _Thread_local char errmsg_buf[DSM_ERRMSG_LEN];
+static _Thread_local char errdetail_buf[DSM_ERRMSG_LEN];
+static _Thread_local char errhint_buf[DSM_ERRMSG_LEN];
 
 struct hook_state {
     dsm_log_hook hook;
@@ -30,6 +36,82 @@ static _Atomic int hook_min_level = DSM_LOG_ERROR + 1;
 const char *dsm_errmsg(void)
 {
     return errmsg_buf[0] ? errmsg_buf : "no error";
+}
+
+const char *dsm_version(void)
+{
+    return PACKAGE_VERSION;
+}
+
+const char *dsm_errdetail(void)
+{
+    return errdetail_buf;
+}
+
+const char *dsm_errhint(void)
+{
+    return errhint_buf;
+}
+
+static void vset(char *buf, const char *fmt, va_list ap)
+{
+    int saved_errno = errno;
+
+    vsnprintf(buf, DSM_ERRMSG_LEN, fmt, ap);
+    errno = saved_errno; /* the failure's errno stays what dsm__error set */
+}
+
+int dsm__errdetail(int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vset(errdetail_buf, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int dsm__errhint(int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vset(errhint_buf, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int dsm__error_prefix(int code, const char *fmt, ...)
+{
+    char msg[DSM_ERRMSG_LEN], prefix[DSM_ERRMSG_LEN];
+    va_list ap;
+
+    memcpy(msg, errmsg_buf, sizeof(msg));
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    snprintf(errmsg_buf, sizeof(errmsg_buf), "%s%s", prefix, msg);
+    if (code < 0 && code > -4096)
+        errno = -code;
+    return code;
+}
+
+void dsm__error_save(struct dsm__saved_error *e, int code)
+{
+    e->code = code;
+    memcpy(e->msg, errmsg_buf, sizeof(e->msg));
+    memcpy(e->detail, errdetail_buf, sizeof(e->detail));
+    memcpy(e->hint, errhint_buf, sizeof(e->hint));
+}
+
+int dsm__error_restore(const struct dsm__saved_error *e)
+{
+    memcpy(errmsg_buf, e->msg, sizeof(errmsg_buf));
+    memcpy(errdetail_buf, e->detail, sizeof(errdetail_buf));
+    memcpy(errhint_buf, e->hint, sizeof(errhint_buf));
+    if (e->code < 0 && e->code > -4096)
+        errno = -e->code;
+    return e->code;
 }
 
 const char *dsm_strerror(int code)
@@ -86,6 +168,8 @@ int dsm__verror(int code, const char *fmt, va_list ap)
     }
     fmt2[o] = '\0';
     vsnprintf(errmsg_buf, sizeof(errmsg_buf), fmt2, ap);
+    errdetail_buf[0] = '\0';
+    errhint_buf[0] = '\0';
     if (code < 0 && code > -4096)
         errno = -code;
     return code;
@@ -104,6 +188,8 @@ int dsm__error(int code, const char *fmt, ...)
 int dsm__error_silent(int code)
 {
     snprintf(errmsg_buf, sizeof(errmsg_buf), "%s", dsm_strerror(code));
+    errdetail_buf[0] = '\0';
+    errhint_buf[0] = '\0';
     if (code < 0 && code > -4096)
         errno = -code;
     return code;

@@ -27,6 +27,34 @@ int dsm__verror(int code, const char *fmt, va_list ap) DSM_PRINTF(2, 0);
 /* Record a failure without producing a message (expected, silent cases). */
 int dsm__error_silent(int code);
 
+/*
+ * Attach a detail (the facts behind the failure just recorded) or a hint
+ * (what to do about it) to the current error; both return code, so
+ *     rc = dsm__error(-ENOSPC, "could not ...");
+ *     dsm__errdetail(rc, "%zu bytes were requested; %llu are free", ...);
+ *     return dsm__errhint(rc, "Give /dev/shm more room, or ...");
+ * Every new dsm__error() clears both.
+ */
+int dsm__errdetail(int code, const char *fmt, ...) DSM_PRINTF(2, 3);
+int dsm__errhint(int code, const char *fmt, ...) DSM_PRINTF(2, 3);
+
+/*
+ * Keep an error across clean-up calls that may record errors of their own,
+ * then put it back: message, detail, hint and errno.  Restore returns the
+ * code, so a failure path reads
+ *     dsm__error_save(&e, rc); ...clean up...; return dsm__error_restore(&e);
+ */
+/* Put context before the current message ("file:3: " + message), keeping
+ * its detail and hint; returns code. */
+int dsm__error_prefix(int code, const char *fmt, ...) DSM_PRINTF(2, 3);
+
+struct dsm__saved_error {
+    int code;
+    char msg[512], detail[512], hint[512];
+};
+void dsm__error_save(struct dsm__saved_error *e, int code);
+int dsm__error_restore(const struct dsm__saved_error *e);
+
 /* Send a message to the log hook, if any and if level is high enough. */
 void dsm__log(dsm_log_level level, const char *fmt, ...) DSM_PRINTF(2, 3);
 int dsm__log_enabled(dsm_log_level level);

@@ -215,11 +215,11 @@ int dsm__control_attach(dsm_impl_instance *inst, dsm_handle handle, struct dsm_c
     }
     rc = dsm__control_validate(ctl->map.address, ctl->map.size, id, handle);
     if (rc < 0) {
-        char msg[512];
+        struct dsm__saved_error e;
 
-        snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
+        dsm__error_save(&e, rc);
         dsm_impl_detach(inst, &ctl->map);
-        return dsm__error(rc, "%s", msg);
+        return dsm__error_restore(&e);
     }
     dsm__control_bind(ctl, ctl->map.address, ctl->map.size);
     return 0;

@@ -244,10 +244,7 @@ int dsm__state_read(const char *datadir, struct dsm_state_record *r)
     close(fd);
     rc = dsm__state_parse(text, got, r);
     if (rc < 0) {
-        char msg[512];
-
-        snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
-        return dsm__error(rc, "invalid state file \"%s\": %s", path, msg);
+        return dsm__error_prefix(rc, "invalid state file \"%s\": ", path);
     }
     return 0;
 }

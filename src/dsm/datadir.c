@@ -40,16 +40,23 @@ int dsm__datadir_check(const char *datadir)
         return dsm__error(-errno, "could not access data directory \"%s\": %m", datadir);
     if (!S_ISDIR(st.st_mode))
         return dsm__error(-ENOTDIR, "data directory \"%s\" is not a directory", datadir);
-    if (st.st_uid != geteuid())
-        return dsm__error(DSM_EFOREIGN, "data directory \"%s\" is owned by uid %u, not by this "
-                                        "user (uid %u); HINT: run as its owner, or give the "
-                                        "server a directory of its own",
-                          datadir, (unsigned)st.st_uid, (unsigned)geteuid());
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return dsm__error(-EPERM, "data directory \"%s\" has permissions %03o: other users "
-                                  "could remove its lock and state files and take the "
-                                  "instance over; HINT: chmod go-w \"%s\" (0700 or 0750)",
-                          datadir, (unsigned)(st.st_mode & 0777), datadir);
+    if (st.st_uid != geteuid()) {
+        int rc = dsm__error(DSM_EFOREIGN, "data directory \"%s\" is owned by uid %u, not by "
+                                          "this user (uid %u)",
+                            datadir, (unsigned)st.st_uid, (unsigned)geteuid());
+
+        return dsm__errhint(rc, "Run the server as the directory's owner, or give it a "
+                                "directory of its own (mode 0700).");
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        int rc = dsm__error(-EPERM, "data directory \"%s\" has permissions %03o, writable by "
+                                    "other users",
+                            datadir, (unsigned)(st.st_mode & 0777));
+
+        dsm__errdetail(rc, "Whoever can write it can remove its lock and state files and "
+                           "take the instance over.");
+        return dsm__errhint(rc, "chmod go-w \"%s\" (0700 or 0750).", datadir);
+    }
     return 0;
 }
 

@@ -40,8 +40,7 @@ int dsm__check_ready(void)
                                       "process (call dsm_supervisor_start() or "
                                       "dsm_worker_attach())");
     if (dsm__p.disabled)
-        return dsm__error(DSM_EDISABLED, "dynamic shared memory is disabled "
-                                         "(dynamic_shared_memory_type = none)");
+        return dsm__impl_disabled();
     return 0;
 }
 
@@ -255,25 +254,23 @@ int dsm_create(size_t size, int flags, dsm_segment **out)
                                  "after %d tries", tries);
     if (rc < 0) {
         /* No object exists: give the slot back (its claim frees it). */
-        int keep = rc;
-        char msg[512];
+        struct dsm__saved_error e;
 
-        snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
+        dsm__error_save(&e, rc);
         dsm__control_slot_release(&dsm__p.ctl, seg->slot, seg->ref);
         free(seg);
-        return dsm__error(keep, "%s", msg);
+        return dsm__error_restore(&e);
     }
     rc = dsm__control_slot_publish(&dsm__p.ctl, seg->slot, seg->ref, size, seg->impl.os_id);
     if (rc < 0) {
         /* The slot stays CREATING with our claim: destroy the object and free it. */
-        int keep = rc;
-        char msg[512];
+        struct dsm__saved_error e;
 
-        snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
+        dsm__error_save(&e, rc);
         dsm_impl_detach(dsm__p.inst, &seg->impl);
         dsm__finish_claim(seg->slot, seg->ref);
         free(seg);
-        return dsm__error(keep, "%s", msg);
+        return dsm__error_restore(&e);
     }
     no_fork_inherit(seg);
 

@@ -184,6 +184,24 @@ static int register_self(uint32_t flags)
 }
 
 /*
+ * The control segment could not be made: say that it was the control
+ * segment and which settings sized it, since the backend's message names
+ * only an object the operator never asked for.
+ */
+static void control_too_large(int rc, size_t size)
+{
+    char detail[512], hint[512];
+
+    snprintf(detail, sizeof(detail), "%s", dsm_errdetail());
+    snprintf(hint, sizeof(hint), "%s", dsm_errhint());
+    dsm__errdetail(rc, "It is the control segment: %zu bytes for dsm_max_segments = %u, "
+                       "dsm_max_processes = %u and dsm_max_mappings = %u.%s%s",
+                   size, dsm__p.nslots, dsm__p.nprocs, dsm__p.nrefs, detail[0] ? " " : "", detail);
+    dsm__errhint(rc, "%s%sOr lower dsm_max_segments, dsm_max_processes or dsm_max_mappings.",
+                 hint, hint[0] ? " " : "");
+}
+
+/*
  * Create this instance's control segment, recording its handle in the state
  * file *before* creating it: a kill at any instant after this leaves a
  * state file naming every control segment that may exist, so the next
@@ -223,9 +241,11 @@ static int start_control(void)
     if (rc == 0)
         rc = register_self(DSM_PROC_SUPERVISOR);
     if (rc < 0) {
-        char msg[512];
+        struct dsm__saved_error e;
 
-        snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
+        if (dsm__p.ctl.hdr == NULL && (rc == -ENOSPC || rc == -ENOMEM || rc == -EINVAL))
+            control_too_large(rc, rec.size);
+        dsm__error_save(&e, rc);
         if (dsm__p.ctl.hdr != NULL) {
             dsm_impl_segment c = dsm__p.ctl.map;
 
@@ -233,7 +253,7 @@ static int start_control(void)
             dsm_impl_destroy(dsm__p.inst, &c);
         }
         dsm__state_remove(dsm__p.datadir); /* names nothing that exists now */
-        return dsm__error(rc, "%s", msg);
+        return dsm__error_restore(&e);
     }
     return 0;
 }
@@ -365,12 +385,13 @@ int dsm_supervisor_reset(void)
     n = stop_control();
     rc = start_control();
     if (rc < 0) {
-        char msg[512];
+        struct dsm__saved_error e;
 
-        snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
+        dsm__error_save(&e, rc);
         dsm__state_remove(dsm__p.datadir);
         reset_process_state();
-        return dsm__error(rc, "crash reset could not recreate the control segment: %s", msg);
+        dsm__error_restore(&e);
+        return dsm__error_prefix(rc, "crash reset could not recreate the control segment: ");
     }
     dsm__log(DSM_LOG_INFO, "crash reset: destroyed %d dynamic shared memory segment(s)", n);
     return 0;

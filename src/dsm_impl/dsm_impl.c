@@ -64,6 +64,27 @@ dsm_impl_type dsm_impl_default_type(void)
     return DSM_IMPL_NONE;
 }
 
+/* The backends this build has, "posix, sysv, mmap": for messages. */
+static void list_backends(char *buf, size_t len, bool with_none)
+{
+    buf[0] = '\0';
+    for (unsigned i = 0, at = 0; i < DSM_IMPL_NTYPES && at < len; i++) {
+        if (backends[i].ops != NULL && (with_none || i != DSM_IMPL_NONE))
+            at += (unsigned)snprintf(buf + at, len - at, "%s%s", at ? ", " : "",
+                                     backends[i].name);
+    }
+}
+
+int dsm__impl_disabled(void)
+{
+    char valid[64];
+    int rc = dsm__error(DSM_EDISABLED, "dynamic shared memory is disabled "
+                                       "(dynamic_shared_memory_type = none)");
+
+    list_backends(valid, sizeof(valid), false);
+    return dsm__errhint(rc, "Set dynamic_shared_memory_type to one of %s to use it.", valid);
+}
+
 int dsm_impl_type_from_name(const char *name, dsm_impl_type *out)
 {
     char valid[64] = "";
@@ -79,11 +100,7 @@ int dsm_impl_type_from_name(const char *name, dsm_impl_type *out)
             return 0;
         }
     }
-    for (unsigned i = 0, at = 0; i < DSM_IMPL_NTYPES && at < sizeof(valid); i++) {
-        if (backends[i].ops != NULL)
-            at += (unsigned)snprintf(valid + at, sizeof(valid) - at, "%s%s", at ? ", " : "",
-                                     backends[i].name);
-    }
+    list_backends(valid, sizeof(valid), true);
     return dsm__error(-EINVAL, "invalid dynamic shared memory type \"%.64s\"; valid values: %s",
                       name ? name : "(null)", valid);
 }

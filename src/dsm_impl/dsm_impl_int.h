@@ -117,6 +117,9 @@ char *dsm__impl_object_name(const dsm_impl_instance *inst, dsm_handle handle, ch
 
 /* ---- the switch's internal entry points (dsm_impl.c) ---------------------------- */
 
+/* DSM_EDISABLED with its message and hint: what every use of `none` returns. */
+int dsm__impl_disabled(void);
+
 /* The probe op, for cleanup's dry runs; see the contract above. */
 int dsm__impl_probe(const dsm_impl_instance *inst, const dsm_impl_segment *seg);
 

@@ -113,6 +113,9 @@ static int mmap_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
     dsm__sys.close(fd);
     if (rc < 0)
         dsm__sys.unlinkat(inst->dirfd, file, 0);
+    if (rc == -ENOSPC)
+        dsm__errhint(rc, "Free space on the file system of \"%s\", or put the data directory "
+                         "on a larger one.", inst->dirpath);
     return rc;
 }
 

@@ -14,9 +14,7 @@
 
 static int disabled(void)
 {
-    return dsm__error(DSM_EDISABLED,
-                      "dynamic shared memory is disabled (dynamic_shared_memory_type = none); "
-                      "choose another backend to use it");
+    return dsm__impl_disabled();
 }
 
 static int none_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,

@@ -49,6 +49,10 @@ static int posix_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
     dsm__sys.close(fd);
     if (rc < 0)
         dsm__sys.shm_unlink(name);
+    if (rc == -ENOSPC)
+        dsm__errhint(rc, "Free memory in " POSIX_SHM_DIR " or make it larger (on a host: mount "
+                         "-o remount,size=...; in a container: --shm-size), or set "
+                         "dynamic_shared_memory_type to another backend.");
     return rc;
 }
 

@@ -91,6 +91,50 @@ static int sysv_lookup(const dsm_impl_instance *inst, dsm_handle handle, int64_t
     return shmid;
 }
 
+/* A kernel limit, read from /proc/sys/kernel; 0 if unknown. */
+static unsigned long long kernel_limit(const char *name)
+{
+    char path[64], buf[64];
+    unsigned long long v = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/sys/kernel/%s", name);
+    if ((f = fopen(path, "re")) == NULL)
+        return 0;
+    if (fgets(buf, sizeof(buf), f) == NULL || sscanf(buf, "%llu", &v) != 1)
+        v = 0;
+    fclose(f);
+    return v;
+}
+
+/*
+ * shmget's failures are the kernel's System V limits more often than a
+ * lack of memory: name the one that applies and the sysctl that raises it.
+ */
+static int sysv_limits(int rc, size_t size)
+{
+    switch (rc) {
+    case -EINVAL:
+        dsm__errdetail(rc, "%zu bytes were asked for; kernel.shmmax allows %llu per segment.",
+                       size, kernel_limit("shmmax"));
+        return dsm__errhint(rc, "Raise kernel.shmmax (sysctl -w kernel.shmmax=...), or use the "
+                                "posix backend.");
+    case -ENOSPC:
+        dsm__errdetail(rc, "The system has reached kernel.shmmni = %llu segments, or "
+                           "kernel.shmall = %llu pages in all.",
+                       kernel_limit("shmmni"), kernel_limit("shmall"));
+        return dsm__errhint(rc, "Raise kernel.shmmni or kernel.shmall (sysctl), remove leftover "
+                                "segments (ipcs -m), or use the posix backend.");
+    case -ENOMEM:
+        dsm__errdetail(rc, "%zu bytes were asked for and the kernel could not commit them.",
+                       size);
+        return dsm__errhint(rc, "Free memory, or check vm.overcommit_memory and the memory "
+                                "limit of the server's cgroup.");
+    default:
+        return rc;
+    }
+}
+
 static int sysv_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
                        dsm_impl_segment *seg)
 {
@@ -104,7 +148,9 @@ static int sysv_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
         if (e == EEXIST)
             return dsm__error_silent(-EEXIST);
         sysv_name(inst, handle, name, sizeof(name));
-        return dsm__error(-e, "could not create shared memory segment \"%s\": %m", name);
+        return sysv_limits(dsm__error(-e, "could not create shared memory segment \"%s\": %m",
+                                      name),
+                           size);
     }
     addr = dsm__sys.shmat(shmid, NULL, 0);
     if (addr == (void *)-1) {

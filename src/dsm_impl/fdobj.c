@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "dsm_impl_int.h"
@@ -194,8 +195,18 @@ int dsm__impl_create_fd(dsm_impl_instance *inst, int fd, dsm_handle handle, size
             return dsm__error(-rc, "could not reserve %zu bytes for shared memory segment "
                                    "\"%s\": interrupted by a request to stop",
                               size, name);
-        return dsm__error(-rc, "could not resize shared memory segment \"%s\" to %zu bytes: %m",
-                          name, size);
+        rc = dsm__error(-rc, "could not resize shared memory segment \"%s\" to %zu bytes: %m",
+                        name, size);
+        if (rc == -ENOSPC) {
+            struct statvfs vfs;
+
+            if (fstatvfs(fd, &vfs) == 0)
+                dsm__errdetail(rc, "%zu bytes were asked for; the file system holding it has "
+                                   "%llu bytes free of %llu.",
+                               size, (unsigned long long)vfs.f_bavail * vfs.f_frsize,
+                               (unsigned long long)vfs.f_blocks * vfs.f_frsize);
+        }
+        return rc;
     }
     rc = dsm__impl_map(fd, size, &addr);
     if (rc != 0) {

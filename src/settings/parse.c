@@ -277,10 +277,7 @@ static int parse_line(dsm_settings *s, const char *line, size_t len, char *scrat
 /* Prefix the message dsm__error() just recorded with "origin:line: ". */
 static int with_position(int rc, const char *origin, unsigned long lineno)
 {
-    char msg[512];
-
-    snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
-    return dsm__error(rc, "%.200s:%lu: %s", origin, lineno, msg);
+    return dsm__error_prefix(rc, "%.200s:%lu: ", origin, lineno);
 }
 
 int dsm_settings_load_buffer(dsm_settings *s, const char *text, size_t len, const char *origin)
