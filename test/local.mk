@@ -41,6 +41,10 @@ check-local: check-TESTS
 	  test -f "$$f" && grep -h -E '^[0-9]+%: Checks: ' "$$f" || true; \
 	done
 
+# Every public header compiles on its own, as C and as C++.
+TESTS += test/check-headers.sh
+EXTRA_DIST += test/check-headers.sh
+
 # The manual: lint every page, one page per exported symbol, exports match the list.
 TESTS += test/check-man.sh
 EXTRA_DIST += test/check-man.sh
