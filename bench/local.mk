@@ -20,3 +20,11 @@ BENCH_FLAGS =
 .PHONY: bench
 bench: bench/dsm_bench$(EXEEXT)
 	./bench/dsm_bench$(EXEEXT) $(BENCH_FLAGS)
+
+# Issue 13: dynamic shared areas against glibc malloc in the same run.
+noinst_PROGRAMS += bench/area_bench
+bench_area_bench_SOURCES = bench/area_bench.c
+bench_area_bench_LDADD = libdynshm.la
+.PHONY: bench-area
+bench-area: bench/area_bench$(EXEEXT)
+	./bench/area_bench$(EXEEXT) $(BENCH_FLAGS)

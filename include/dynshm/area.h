@@ -163,20 +163,25 @@ DSM_EXPORT int dsm_area_dump(dsm_area *area, FILE *f);
 
 /* The start of struct dsm_area, for the inline fast path only. */
 struct dsm__area_view {
-    char *const *base;     /* per segment: mapped address or NULL */
-    const uint64_t *limit; /* per segment: mapped length */
-    uint32_t nsegs;
+    char *const *base;     /* DSM_AREA_MAX_SEGMENTS entries: mapped address or NULL */
+    const uint64_t *limit; /* mapped length of each */
 };
 
-/* dsm_area_get_address() without a call when the segment is already mapped. */
+/*
+ * dsm_area_get_address() without a call when the segment is already
+ * mapped.  Offset 0 of a segment is never a block, so one unsigned compare
+ * rejects both DSM_POINTER_INVALID and offsets past the mapping.  Bits 58
+ * to 63 are ignored here (dsm_area_get_address() refuses them).
+ */
 static inline void *dsm_area_address(dsm_area *area, dsm_pointer p)
 {
     const struct dsm__area_view *v = (const struct dsm__area_view *)(const void *)area;
-    uint32_t s = DSM_POINTER_SEGMENT(p);
+    uint32_t s = DSM_POINTER_SEGMENT(p) & (DSM_AREA_MAX_SEGMENTS - 1);
     uint64_t o = DSM_POINTER_OFFSET(p);
+    char *b = v->base[s];
 
-    if (s < v->nsegs && v->base[s] != NULL && o < v->limit[s] && p != DSM_POINTER_INVALID)
-        return v->base[s] + o;
+    if (b != NULL && o - 1 < v->limit[s] - 1)
+        return b + o;
     return dsm_area_get_address(area, p);
 }
 

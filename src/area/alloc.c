@@ -14,6 +14,10 @@
  * caches live in shared memory and are owned by a process identity, a dead
  * process's cache can be returned by anyone: the accounting stays exact.
  *
+ * A cache holds up to 128 KiB per class (between 4 and 1024 objects) and
+ * is refilled or flushed by half of that (at most 128 objects) under the
+ * lock, so the lock is never held for long.
+ *
  * Size classes: 16..128 by 16, then 8 classes per power of two up to
  * 32 KiB (internal waste < 1/8, about 1/16 on average).  Each class's span
  * is the smallest of 16, 32, 64 or 128 KiB (up to 512 KiB for the largest
@@ -56,8 +60,8 @@ void dsm__area_classes_init(void)
         dsm__area_class_pages[c] = pages;
         class_capacity[c] = (uint32_t)((uint64_t)pages * PAGE / size);
         class_inv[c] = ((UINT64_C(1) << 40) / size) + 1;
-        cap = 64 * 1024 / size;
-        dsm__area_class_cap[c] = cap < 4 ? 4 : cap > 256 ? 256 : cap;
+        cap = 128 * 1024 / size;
+        dsm__area_class_cap[c] = cap < 4 ? 4 : cap > 1024 ? 1024 : cap;
     }
 }
 
@@ -473,7 +477,8 @@ struct tl_ent {
     struct cache *c;
 };
 
-static _Thread_local struct tl_ent tl[TL_ENTRIES];
+/* initial-exec: the general TLS model costs a __tls_get_addr call per access. */
+static _Thread_local struct tl_ent tl[TL_ENTRIES] __attribute__((tls_model("initial-exec")));
 static pthread_key_t tl_key;
 static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
 
@@ -551,6 +556,8 @@ struct cache *dsm__area_my_cache(dsm_area *a, bool create)
             c->head[k] = DSM_POINTER_INVALID;
             c->count[k] = 0;
         }
+        for (int k = 0; k < LARGE_SLOTS; k++)
+            c->large[k] = DSM_POINTER_INVALID;
         c->tid = (uint64_t)syscall(SYS_gettid);
         c->owner = me;
     }
@@ -564,9 +571,42 @@ struct cache *dsm__area_my_cache(dsm_area *a, bool create)
 }
 
 /* Return all but `keep` objects of every class of c to the spans (locked). */
+/* Give back the large blocks cached in c (locked). */
+static int flush_large(dsm_area *a, struct cache *c)
+{
+    int rc = 0;
+
+    for (int i = 0; i < LARGE_SLOTS; i++) {
+        dsm_pointer p = c->large[i];
+        uint32_t s = DSM_POINTER_SEGMENT(p), page, n;
+        struct pg *e;
+
+        if (p == DSM_POINTER_INVALID)
+            continue;
+        c->large[i] = DSM_POINTER_INVALID;
+        page = (uint32_t)(DSM_POINTER_OFFSET(p) >> PAGE_SHIFT);
+        if (resolve(a, p) == NULL || DSM_POINTER_OFFSET(p) != (uint64_t)page * PAGE ||
+            (e = &a->pm[s][page])->npages == 0 || e->npages > a->np[s] - page ||
+            (e->kind != PG_LARGE && e->kind != PG_LARGE_CACHED)) {
+            rc = dsm__area_corrupt(a, "cached large block");
+            continue;
+        }
+        n = e->npages;
+        memset(e, 0, sizeof(*e));
+        a->hdr->large_pages -= n;
+        AREA_STEP();
+        if ((rc = dsm__area_free_pages(a, s, page, n)) < 0)
+            return rc;
+    }
+    return rc;
+}
+
 int dsm__area_flush_cache(dsm_area *a, struct cache *c, uint32_t keep)
 {
     int rc = 0;
+
+    if (keep == 0 && (rc = flush_large(a, c)) < 0)
+        return rc;
 
     for (unsigned cls = 0; cls < NCLASS; cls++) {
         uint32_t n = 0, limit = (1u << 26);
@@ -593,10 +633,18 @@ int dsm__area_flush_cache(dsm_area *a, struct cache *c, uint32_t keep)
     return 0;
 }
 
-/* Flush one class down to half its capacity (locked). */
+/* Objects moved per refill or flush: half a cache, at most 128, so the lock is held briefly. */
+static inline uint32_t batch_of(unsigned cls)
+{
+    uint32_t b = dsm__area_class_cap[cls] / 2;
+
+    return b > 128 ? 128 : b;
+}
+
+/* Flush one class down to its capacity less a batch (locked). */
 static int flush_class(dsm_area *a, struct cache *c, unsigned cls)
 {
-    uint32_t keep = dsm__area_class_cap[cls] / 2;
+    uint32_t keep = dsm__area_class_cap[cls] - batch_of(cls);
 
     while (c->count[cls] > keep && c->head[cls] != DSM_POINTER_INVALID) {
         dsm_pointer p = c->head[cls];
@@ -687,7 +735,7 @@ static int alloc_slow(dsm_area *a, size_t size, int flags, dsm_pointer *out)
         if (rc == 0)
             a->hdr->class_out[cls]++;
     } else {
-        uint32_t want = dsm__area_class_cap[cls] / 2, got = 0;
+        uint32_t want = batch_of(cls), got = 0;
 
         while (got < want) {
             dsm_pointer p;
@@ -717,6 +765,28 @@ static int alloc_slow(dsm_area *a, size_t size, int flags, dsm_pointer *out)
     return 0;
 }
 
+/* A cached large block of n..n+n/4 pages, taken without the lock, or 0. */
+static dsm_pointer large_from_cache(dsm_area *a, struct cache *c, uint32_t n)
+{
+    for (int i = 0; i < LARGE_SLOTS; i++) {
+        dsm_pointer p = c->large[i];
+        uint32_t s, page;
+        struct pg *e;
+
+        if (p == DSM_POINTER_INVALID || c->large_pages[i] < n || c->large_pages[i] > n + n / 4)
+            continue;
+        s = DSM_POINTER_SEGMENT(p);
+        page = (uint32_t)(DSM_POINTER_OFFSET(p) >> PAGE_SHIFT);
+        if (s >= a->nsegs || a->base[s] == NULL || page >= a->np[s])
+            continue;
+        e = &a->pm[s][page];
+        c->large[i] = DSM_POINTER_INVALID; /* the one store that takes it */
+        e->kind = PG_LARGE;
+        return p;
+    }
+    return DSM_POINTER_INVALID;
+}
+
 int dsm_area_allocate(dsm_area *a, size_t size, int flags, dsm_pointer *out)
 {
     struct cache *c;
@@ -724,6 +794,17 @@ int dsm_area_allocate(dsm_area *a, size_t size, int flags, dsm_pointer *out)
     unsigned cls;
     char *addr, *b;
     uint32_t s;
+
+    if (size > SMALL_MAX && size <= LARGE_CACHE_MAX_PAGES * PAGE && a != NULL && out != NULL &&
+        !(flags & ~(DSM_AREA_ALLOC_ZERO | DSM_AREA_ALLOC_NO_OOM)) &&
+        (c = cache_lookup(a)) != NULL &&
+        !__atomic_load_n(&a->hdr->inconsistent, __ATOMIC_RELAXED) &&
+        (p = large_from_cache(a, c, (uint32_t)((size + PAGE - 1) / PAGE))) != 0) {
+        if (flags & DSM_AREA_ALLOC_ZERO)
+            memset(a->base[DSM_POINTER_SEGMENT(p)] + DSM_POINTER_OFFSET(p), 0, size);
+        *out = p;
+        return 0;
+    }
 
     if (__builtin_expect(a == NULL || out == NULL || size - 1 >= SMALL_MAX ||
                              (flags & ~(DSM_AREA_ALLOC_ZERO | DSM_AREA_ALLOC_NO_OOM)), 0))
@@ -787,6 +868,10 @@ static int free_slow(dsm_area *a, dsm_pointer p)
     }
     page = (uint32_t)(DSM_POINTER_OFFSET(p) >> PAGE_SHIFT);
     e = &a->pm[s][page];
+    if (e->kind == PG_LARGE_CACHED) {
+        dsm__area_unlock(a);
+        return dsm__error(-EINVAL, "cannot free %016llx: freed already", (unsigned long long)p);
+    }
     if (e->kind != PG_LARGE || DSM_POINTER_OFFSET(p) != (uint64_t)page * PAGE ||
         e->npages == 0 || e->npages > a->np[s] - page) {
         dsm__area_unlock(a);
@@ -805,6 +890,38 @@ static int free_slow(dsm_area *a, dsm_pointer p)
     return rc;
 }
 
+/* A large block into this thread's cache if it fits, else under the lock. */
+static int free_large(dsm_area *a, dsm_pointer p)
+{
+    uint32_t s = DSM_POINTER_SEGMENT(p), page = (uint32_t)(DSM_POINTER_OFFSET(p) >> PAGE_SHIFT);
+    uint32_t cached = 0;
+    struct cache *c;
+    struct pg *e;
+    int slot = -1;
+
+    if (page >= a->np[s] || DSM_POINTER_OFFSET(p) != (uint64_t)page * PAGE)
+        return free_slow(a, p);
+    e = &a->pm[s][page];
+    if (e->kind == PG_LARGE_CACHED)
+        return dsm__error(-EINVAL, "cannot free %016llx: freed already",
+                          (unsigned long long)p);
+    if (e->kind != PG_LARGE || e->npages > LARGE_CACHE_MAX_PAGES || e->npages == 0 ||
+        (c = cache_lookup(a)) == NULL || __atomic_load_n(&a->hdr->inconsistent, __ATOMIC_RELAXED))
+        return free_slow(a, p);
+    for (int i = 0; i < LARGE_SLOTS; i++) {
+        if (c->large[i] != DSM_POINTER_INVALID)
+            cached += c->large_pages[i];
+        else if (slot < 0)
+            slot = i;
+    }
+    if (slot < 0 || cached + e->npages > LARGE_CACHE_PAGES)
+        return free_slow(a, p);
+    e->kind = PG_LARGE_CACHED;
+    c->large_pages[slot] = e->npages;
+    c->large[slot] = p; /* published */
+    return 0;
+}
+
 int dsm_area_free(dsm_area *a, dsm_pointer p)
 {
     uint32_t s = DSM_POINTER_SEGMENT(p), start;
@@ -816,7 +933,7 @@ int dsm_area_free(dsm_area *a, dsm_pointer p)
                              DSM_POINTER_OFFSET(p) >= a->limit[s] || p == 0, 0))
         return free_slow(a, p);
     if (__builtin_expect((cls = small_class(a, p, &start)) < 0, 0))
-        return free_slow(a, p);
+        return free_large(a, p);
     if (__builtin_expect((c = cache_lookup(a)) == NULL ||
                              c->count[cls] >= dsm__area_class_cap[cls] ||
                              __atomic_load_n(&a->hdr->inconsistent, __ATOMIC_RELAXED) != 0, 0))

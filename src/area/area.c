@@ -128,12 +128,12 @@ int dsm__area_lock(dsm_area *a)
         return dsm__error(-ENOTRECOVERABLE, "shared memory area is inconsistent: a process died "
                                             "while updating it");
     }
-    if (rc < 0) {
-        if (rc == -ENOTRECOVERABLE)
-            __atomic_store_n(&h->inconsistent, 1, __ATOMIC_RELEASE);
-        return rc;
+    if (rc == -ENOTRECOVERABLE) {
+        __atomic_store_n(&h->inconsistent, 1, __ATOMIC_RELEASE);
+        return dsm__error(-ENOTRECOVERABLE, "shared memory area is inconsistent: a process died "
+                                            "while updating it");
     }
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 void dsm__area_unlock(dsm_area *a)
@@ -170,6 +170,8 @@ static dsm_area *local_new(uint32_t nsegmax)
         return NULL;
     pthread_mutex_init(&a->mu, NULL);
     a->nsegs = nsegmax;
+    /* Always the full index range: the inline conversion masks instead of comparing. */
+    nsegmax = DSM_AREA_MAX_SEGMENTS;
     a->base = calloc(nsegmax, sizeof(*a->base));
     a->limit = calloc(nsegmax, sizeof(*a->limit));
     a->sh = calloc(nsegmax, sizeof(*a->sh));

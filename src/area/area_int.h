@@ -16,6 +16,9 @@
  * linked, across segments, in their class's partial list; a span keeps its
  * own free list as 32-bit offsets in units of 16 bytes inside the segment.
  *
+ * Per-thread caches (struct cache) also keep a few freed large blocks (up
+ * to 1 MiB) whole, each published by one store of its pointer.
+ *
  * Per-thread caches (struct cache) hold free objects per class as a chain
  * of dsm_pointers stored in the objects' first 8 bytes.  Only the owning
  * thread touches a cache, without a lock; the head is changed by one
@@ -51,7 +54,21 @@
 #define CACHE_MAGIC 0x43414348u
 #define AREA_VERSION 1u
 
-enum pg_kind { PG_NONE = 0, PG_FREE_HEAD, PG_FREE_TAIL, PG_LARGE, PG_SPAN_HEAD, PG_SPAN };
+enum pg_kind {
+    PG_NONE = 0,
+    PG_FREE_HEAD,
+    PG_FREE_TAIL,
+    PG_LARGE,
+    PG_SPAN_HEAD,
+    PG_SPAN,
+    PG_LARGE_CACHED /* a large block freed into its owner's cache */
+};
+
+/* Large blocks up to LARGE_CACHE_MAX_PAGES are cached per thread too, at most
+ * LARGE_SLOTS of them and LARGE_CACHE_PAGES pages in all. */
+#define LARGE_SLOTS 8
+#define LARGE_CACHE_MAX_PAGES 256
+#define LARGE_CACHE_PAGES 1024
 
 /* One page's entry (32 bytes). */
 struct pg {
@@ -92,6 +109,8 @@ struct cache {
     uint64_t tid;
     dsm_pointer head[NCLASS];
     uint32_t count[NCLASS];
+    dsm_pointer large[LARGE_SLOTS];      /* published last: 0 means empty */
+    uint32_t large_pages[LARGE_SLOTS];
 };
 
 struct area_hdr {
@@ -128,7 +147,7 @@ static inline uint32_t pack_ref(uint32_t seg, uint32_t page)
 
 struct dsm_area {
     /* struct dsm__area_view: must stay first (the inline fast path reads it). */
-    char **base;
+    char **base;              /* DSM_AREA_MAX_SEGMENTS entries, like every per-segment array */
     uint64_t *limit;
     uint32_t nsegs;           /* = hdr->nsegmax, validated at attach */
 

@@ -28,6 +28,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
@@ -55,6 +56,40 @@ struct rlock {
 };
 
 _Static_assert(sizeof(struct rlock) == sizeof(dsm_lock), "dsm_lock size");
+
+/*
+ * This process's identity, cached: getpid() is a system call in current
+ * glibc, and a lock taken per allocation refill must not cost one.  Reset
+ * in a fork child by the handler registered on first use.
+ */
+static struct dsm__procid self;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void self_reset(void)
+{
+    __atomic_store_n(&self.pid, 0, __ATOMIC_RELAXED);
+}
+
+static void self_register(void)
+{
+    pthread_atfork(NULL, NULL, self_reset);
+}
+
+static inline uint32_t my_pid(void)
+{
+    int32_t pid = __atomic_load_n(&self.pid, __ATOMIC_RELAXED);
+
+    if (__builtin_expect(pid == 0, 0)) {
+        struct dsm__procid me;
+
+        pthread_once(&self_once, self_register);
+        dsm__procid_self(&me);
+        self.start_time = me.start_time;
+        __atomic_store_n(&self.pid, me.pid, __ATOMIC_RELAXED);
+        pid = me.pid;
+    }
+    return (uint32_t)pid;
+}
 
 /* Set by dsm__lock_acquire_critical(): count a critical section around each take. */
 static _Thread_local bool tl_critical;
@@ -100,11 +135,10 @@ void dsm_lock_init(dsm_lock *lock)
 
 static void record_holder(struct rlock *r)
 {
-    struct dsm__procid me;
+    int32_t pid = (int32_t)my_pid();
 
-    dsm__procid_self(&me);
-    __atomic_store_n(&r->holder_start, me.start_time, __ATOMIC_RELAXED);
-    __atomic_store_n(&r->holder_pid, me.pid, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->holder_start, self.start_time, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->holder_pid, pid, __ATOMIC_RELEASE);
 }
 
 /* Is the process whose pid is in `word` still running? */
@@ -113,7 +147,7 @@ static bool holder_alive(struct rlock *r, uint32_t word)
     struct dsm__procid id = {0};
     pid_t pid = (pid_t)(word & PID_MASK);
 
-    if (pid == getpid())
+    if ((uint32_t)pid == my_pid())
         return true; /* another thread of ours: alive as long as we are */
     id.pid = pid;
     if (__atomic_load_n(&r->holder_pid, __ATOMIC_ACQUIRE) == pid)
@@ -166,7 +200,7 @@ static int check(struct rlock *r)
 int dsm_lock_try_acquire(dsm_lock *lock)
 {
     struct rlock *r = R(lock);
-    uint32_t me = (uint32_t)getpid() & PID_MASK, v = 0;
+    uint32_t me = my_pid() & PID_MASK, v = 0;
     int rc;
 
     if ((rc = check(r)) < 0)
@@ -181,7 +215,7 @@ int dsm_lock_try_acquire(dsm_lock *lock)
 int dsm_lock_acquire(dsm_lock *lock, int64_t timeout_ns)
 {
     struct rlock *r = R(lock);
-    uint32_t me = (uint32_t)getpid() & PID_MASK, v = 0;
+    uint32_t me = my_pid() & PID_MASK, v = 0;
     int64_t deadline = 0, interval = 1000000, now;
     int rc;
 
@@ -237,7 +271,7 @@ int dsm_lock_release(dsm_lock *lock)
     if (st < 0)
         return dsm__error(DSM_ECORRUPT, "lock at %p is not an initialised dynshm lock",
                           (void *)r);
-    if ((v & PID_MASK) != ((uint32_t)getpid() & PID_MASK))
+    if ((v & PID_MASK) != (my_pid() & PID_MASK))
         return dsm__error(-EPERM, "cannot release a lock this process does not hold");
     if (st == ST_OWNER_DIED)
         set_state(r, ST_LOST); /* not repaired: nobody may trust the structure */
@@ -253,7 +287,7 @@ int dsm_lock_mark_consistent(dsm_lock *lock)
     struct rlock *r = R(lock);
     uint32_t v = __atomic_load_n(&r->word, __ATOMIC_RELAXED);
 
-    if ((v & PID_MASK) != ((uint32_t)getpid() & PID_MASK) || state_of(r) != ST_OWNER_DIED)
+    if ((v & PID_MASK) != (my_pid() & PID_MASK) || state_of(r) != ST_OWNER_DIED)
         return dsm__error(-EINVAL, "the lock is not held after a holder's death");
     set_state(r, ST_CONSISTENT);
     return 0;

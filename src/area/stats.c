@@ -74,7 +74,7 @@ int dsm_area_stats_get(dsm_area *a, dsm_area_stats *out)
 {
     struct area_hdr *h;
     struct cache *caches;
-    uint64_t cached[NCLASS] = {0};
+    uint64_t cached[NCLASS] = {0}, large_cached = 0;
     int rc;
 
     if (a == NULL || out == NULL)
@@ -92,6 +92,9 @@ int dsm_area_stats_get(dsm_area *a, dsm_area_stats *out)
             continue;
         for (unsigned c = 0; c < NCLASS; c++)
             cached[c] += __atomic_load_n(&caches[i].count[c], __ATOMIC_RELAXED);
+        for (unsigned k = 0; k < LARGE_SLOTS; k++)
+            if (__atomic_load_n(&caches[i].large[k], __ATOMIC_RELAXED))
+                large_cached += caches[i].large_pages[k];
     }
     out->total_size = h->total_size;
     for (unsigned c = 0; c < NCLASS; c++) {
@@ -103,7 +106,8 @@ int dsm_area_stats_get(dsm_area *a, dsm_area_stats *out)
         out->bytes_in_use += used * dsm__area_class_size[c];
         out->bytes_cached += cached[c] * dsm__area_class_size[c];
     }
-    out->large_in_use = h->large_pages * PAGE;
+    out->large_in_use = (h->large_pages > large_cached ? h->large_pages - large_cached : 0) * PAGE;
+    out->bytes_cached += large_cached * PAGE;
     out->bytes_in_use += out->large_in_use;
     for (uint32_t s = 0; s < h->nsegs && s < a->nsegs; s++) {
         struct seg_hdr *sh;
@@ -185,7 +189,7 @@ out:
 
 static const char *kind_name(unsigned k)
 {
-    static const char *const names[] = {"none", "free", "free-tail", "large", "span", "span-page"};
+    static const char *const names[] = {"none", "free", "free-tail", "large", "span", "span-page", "large (cached)"};
 
     return k < DSM_ARRAY_LEN(names) ? names[k] : "?";
 }
