@@ -13,3 +13,9 @@ examples_fork_server_SOURCES = examples/fork_server.c
 examples_fork_server_LDADD = libdynshm.la
 examples_exec_worker_demo_SOURCES = examples/exec_worker_demo.c
 examples_exec_worker_demo_LDADD = libdynshm.la
+
+# Issue 13: a tree of variable-size records shared through an area, one worker
+# killed mid-way (the guide's "Putting data structures in shared memory").
+noinst_PROGRAMS += examples/area_tree
+examples_area_tree_SOURCES = examples/area_tree.c
+examples_area_tree_LDADD = libdynshm.la

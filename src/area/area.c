@@ -773,7 +773,8 @@ int dsm_area_detach(dsm_area *area)
 
 dsm_handle dsm_area_handle(const dsm_area *area)
 {
-    if (area == NULL || area->hdr->in_place)
+    /* Local state only: valid even where the area is not mapped (a fork child). */
+    if (area == NULL || area->seg[0] == NULL)
         return DSM_HANDLE_INVALID;
     return area->handle[0];
 }
