@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,6 +371,60 @@ START_TEST(test_area_offptr)
     ck_assert_ptr_null(dsm_offptr_get(&copy[2].next));
     free(n);
     free(copy);
+}
+END_TEST
+
+/* Threads of one process: each has its own cache, returned when it exits. */
+static dsm_area *thread_area;
+
+static void *thread_churn(void *arg)
+{
+    dsm_pointer p[256];
+    uint64_t r = (uint64_t)(uintptr_t)arg;
+
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < 256; i++) {
+            size_t size = 1 + (r = dsm__mix64(r)) % (i % 16 == 0 ? 100000 : 2000);
+
+            if (dsm_area_allocate(thread_area, size, 0, &p[i]) != 0)
+                return (void *)1;
+            fill(dsm_area_address(thread_area, p[i]), size < 32 ? size : 32, p[i]);
+        }
+        for (int i = 0; i < 256; i++) {
+            if (!intact(dsm_area_address(thread_area, p[i]), 1, p[i]) ||
+                dsm_area_free(thread_area, p[i]) != 0)
+                return (void *)2;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_area_threads)
+{
+    pthread_t th[4];
+    dsm_area_stats st;
+    struct sv v;
+
+    if (!sv_start(&v, DSM_IMPL_POSIX, NULL))
+        return;
+    ck_assert_int_eq(dsm_area_create(NULL, &thread_area), 0);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, thread_churn, (void *)(uintptr_t)(i + 1)),
+                         0);
+    for (int i = 0; i < 4; i++) {
+        void *rv;
+
+        ck_assert_int_eq(pthread_join(th[i], &rv), 0);
+        ck_assert_ptr_null(rv);
+    }
+    /* Every thread has exited: their caches are back, nothing is in use. */
+    ck_assert_int_eq(dsm_area_stats_get(thread_area, &st), 0);
+    ck_assert_uint_eq(st.bytes_cached, 0);
+    ck_assert_uint_eq(st.bytes_in_use, 0);
+    ck_assert_int_ge(dsm_area_trim(thread_area), 0);
+    ck_assert_int_eq(dsm_area_detach(thread_area), 0);
+    ck_assert_int_eq(sv_objects(&v), 1);
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
 }
 END_TEST
 
@@ -952,6 +1007,7 @@ Suite *suite_area(void)
     tcase_add_test(tc, test_area_shared_across_processes);
     tcase_add_test(tc, test_area_pin_and_owner);
     tcase_add_test(tc, test_area_in_place);
+    tcase_add_test(tc, test_area_threads);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crash");

@@ -318,7 +318,7 @@ static int partial_push(dsm_area *a, unsigned cls, uint32_t ref, struct pg *hd)
 
 static int new_span(dsm_area *a, unsigned cls, uint32_t *ref_out)
 {
-    uint32_t n = dsm__area_class_pages[cls], s, p;
+    uint32_t n = dsm__area_class_pages[cls], s = 0, p = 0;
     struct pg *pm;
     int rc;
 
@@ -678,7 +678,7 @@ static int out_of_memory(dsm_area *a, size_t size, int flags, dsm_pointer *out)
 static int alloc_large(dsm_area *a, size_t size, int flags, dsm_pointer *out)
 {
     uint64_t n = (size + PAGE - 1) / PAGE;
-    uint32_t s, p;
+    uint32_t s = 0, p = 0;
     int rc;
 
     if (n >= MAX_SEG_PAGES)
@@ -738,11 +738,16 @@ static int alloc_slow(dsm_area *a, size_t size, int flags, dsm_pointer *out)
         uint32_t want = batch_of(cls), got = 0;
 
         while (got < want) {
-            dsm_pointer p;
+            dsm_pointer p = DSM_POINTER_INVALID;
+            char *obj;
 
             if ((rc = span_take(a, cls, &p)) < 0)
                 break;
-            *(dsm_pointer *)(void *)resolve(a, p) = c->head[cls];
+            if ((obj = resolve(a, p)) == NULL) {
+                rc = -EIO;
+                break;
+            }
+            *(dsm_pointer *)(void *)obj = c->head[cls];
             c->head[cls] = p;
             c->count[cls]++;
             a->hdr->class_out[cls]++;
@@ -751,7 +756,7 @@ static int alloc_slow(dsm_area *a, size_t size, int flags, dsm_pointer *out)
         if (got > 0) {
             rc = 0;
             *out = c->head[cls];
-            c->head[cls] = *(dsm_pointer *)(void *)resolve(a, *out);
+            c->head[cls] = *(dsm_pointer *)(void *)resolve(a, *out); /* mapped just above */
             c->count[cls]--;
         }
     }

@@ -555,8 +555,8 @@ static int create_common(char *place, size_t size, const dsm_area_options *o, bo
     int rc;
 
     rc = init_area(place, size, o, in_place, seg0 ? dsm_segment_handle(seg0) : 0, &h);
-    if (rc < 0)
-        return rc;
+    if (rc < 0 || h == NULL)
+        return rc < 0 ? rc : -EINVAL;
     if ((a = local_new(h->nsegmax)) == NULL)
         return dsm__error(-ENOMEM, "out of memory");
     set_views(a, h);
