@@ -20,5 +20,18 @@ bench_dsm_bench_LDADD = libdynshm_core.la -lm
 
 BENCH_FLAGS =
 .PHONY: bench
-bench: bench/dsm_bench$(EXEEXT)
+# Every phase, one program after the other (each prints its table with the
+# floor measured in the same run).  bench-<layer> runs one alone.
+bench: bench-segments bench-area
+.PHONY: bench-segments
+bench-segments: bench/dsm_bench$(EXEEXT)
 	./bench/dsm_bench$(EXEEXT) $(BENCH_FLAGS)
+
+# Issue 13: dynamic shared areas against glibc malloc in the same run.
+EXTRA_PROGRAMS += bench/area_bench
+CLEANFILES += bench/area_bench$(EXEEXT)
+bench_area_bench_SOURCES = bench/area_bench.c
+bench_area_bench_LDADD = libdynshm.la
+.PHONY: bench-area
+bench-area: bench/area_bench$(EXEEXT)
+	./bench/area_bench$(EXEEXT) $(BENCH_FLAGS)

@@ -108,3 +108,29 @@ dist_doc_DATA += doc/dsmctl.md
 dist_doc_DATA += doc/performance.md
 dist_doc_DATA += doc/threat-model.md
 dist_doc_DATA += doc/reliability.md
+
+# Issue 13: dynamic shared areas and robust user locks.
+MAN3_PAGES += \
+	doc/man3/dsm_area_allocate.3 \
+	doc/man3/dsm_area_attach.3 \
+	doc/man3/dsm_area_attach_in_place.3 \
+	doc/man3/dsm_area_create.3 \
+	doc/man3/dsm_area_create_in_place.3 \
+	doc/man3/dsm_area_detach.3 \
+	doc/man3/dsm_area_dump.3 \
+	doc/man3/dsm_area_free.3 \
+	doc/man3/dsm_area_get_address.3 \
+	doc/man3/dsm_area_handle.3 \
+	doc/man3/dsm_area_pin.3 \
+	doc/man3/dsm_area_pin_mapping.3 \
+	doc/man3/dsm_area_set_size_limit.3 \
+	doc/man3/dsm_area_stats_get.3 \
+	doc/man3/dsm_area_total_size.3 \
+	doc/man3/dsm_area_trim.3 \
+	doc/man3/dsm_area_unpin.3 \
+	doc/man3/dsm_area_unpin_mapping.3 \
+	doc/man3/dsm_lock_acquire.3 \
+	doc/man3/dsm_lock_init.3 \
+	doc/man3/dsm_lock_mark_consistent.3 \
+	doc/man3/dsm_lock_release.3 \
+	doc/man3/dsm_lock_try_acquire.3

@@ -16,8 +16,14 @@ examples_fork_server_LDADD = libdynshm.la
 examples_exec_worker_demo_SOURCES = examples/exec_worker_demo.c
 examples_exec_worker_demo_LDADD = libdynshm.la
 
+# Issue 13: a tree of variable-size records shared through an area, one worker
+# killed mid-way (the guide's "Putting data structures in shared memory").
+check_PROGRAMS += examples/area_tree
+examples_area_tree_SOURCES = examples/area_tree.c
+examples_area_tree_LDADD = libdynshm.la
+
 # `make examples` builds them alone (the demo command runs raw_roundtrip).
 EXAMPLE_BINARIES = examples/raw_roundtrip$(EXEEXT) examples/fork_server$(EXEEXT) \
-	examples/exec_worker_demo$(EXEEXT)
+	examples/exec_worker_demo$(EXEEXT) examples/area_tree$(EXEEXT)
 examples: $(EXAMPLE_BINARIES)
 .PHONY: examples

@@ -130,3 +130,8 @@ fuzz:
 TESTS += test/examples.sh
 EXTRA_DIST += test/examples.sh
 EXTRA_DIST += test/testlib.sh
+
+# ---- issue 13: dynamic shared areas and robust user locks ------------------------
+if HAVE_CHECK
+test_check_dynshm_SOURCES += test/check_area.c
+endif

@@ -11,5 +11,7 @@
 #include <dynshm/settings.h>
 #include <dynshm/dsm.h>
 #include <dynshm/inspect.h>
+#include <dynshm/area.h>
+#include <dynshm/lock.h>
 
 #endif /* DYNSHM_DYNSHM_H */

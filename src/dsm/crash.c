@@ -18,9 +18,26 @@
 #include <sys/wait.h>
 
 #include "dsm_int.h"
+#include "services.h"
 
 static dsm_crash_hook crash_hook;
 static void *crash_hook_arg;
+static dsm__reclaim_listener listeners[DSM_MAX_RECLAIM_LISTENERS];
+static pthread_mutex_t listeners_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void dsm__add_reclaim_listener(dsm__reclaim_listener fn)
+{
+    pthread_mutex_lock(&listeners_mu);
+    for (int i = 0; i < DSM_MAX_RECLAIM_LISTENERS; i++) {
+        if (listeners[i] == fn)
+            break;
+        if (listeners[i] == NULL) {
+            listeners[i] = fn;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&listeners_mu);
+}
 
 void dsm_set_crash_hook(dsm_crash_hook hook, void *arg)
 {
@@ -96,6 +113,9 @@ static int handle_crash(const struct dsm_control_member *m, int status)
             dsm__log(DSM_LOG_WARNING, "worker %d %s; a crash reset is needed", (int)pid, how);
         return DSM_CRASH_RESET;
     }
+    /* The layers above return what the dead worker held inside their structures first. */
+    for (int i = 0; i < DSM_MAX_RECLAIM_LISTENERS && listeners[i]; i++)
+        listeners[i](&m->id);
     n = reclaim(m);
     if (n < 0)
         return n;

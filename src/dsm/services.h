@@ -42,4 +42,17 @@ static inline void dsm__self_identity(struct dsm__procid *out)
  */
 uint32_t dsm__self_index(void);
 
+/*
+ * Reclaim listeners: a shared-data layer that records per-process state in
+ * shared memory (an area's per-thread caches and attachments) registers one
+ * to return a dead worker's share when the supervisor reclaims that worker
+ * (dsm_crash_policy = reclaim, or the crash hook chose it).  Called in the
+ * supervisor, before the dead worker's segment references are released,
+ * with its identity; never during a reset.  At most DSM_MAX_RECLAIM_LISTENERS
+ * (4), registered once per process image; a duplicate is ignored.
+ */
+typedef void (*dsm__reclaim_listener)(const struct dsm__procid *dead);
+#define DSM_MAX_RECLAIM_LISTENERS 4
+void dsm__add_reclaim_listener(dsm__reclaim_listener fn);
+
 #endif /* DYNSHM_DSM_SERVICES_H */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fdobj.c - helpers for the backends whose segments are files reached by a
  * descriptor (posix, mmap): names, reserving the memory, mapping, the
