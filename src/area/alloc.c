@@ -827,7 +827,7 @@ int dsm_area_allocate(dsm_area *a, size_t size, int flags, dsm_pointer *out)
     addr = b + DSM_POINTER_OFFSET(p);
     next = *(dsm_pointer *)(void *)addr;
     /* A scribbled link must not become a block: it is checked when popped next. */
-    if (__builtin_expect(next >> (DSM_POINTER_OFFSET_BITS + 10), 0)) {
+    if (__builtin_expect((next >> (DSM_POINTER_OFFSET_BITS + 10)) != 0, 0)) {
         c->head[cls] = DSM_POINTER_INVALID;
         c->count[cls] = 0;
         return dsm__area_corrupt(a, "cache chain");

@@ -175,8 +175,11 @@ static dsm_area *local_new(uint32_t nsegmax)
     nsegmax = DSM_AREA_MAX_SEGMENTS;
     a->base = calloc(nsegmax, sizeof(*a->base));
     a->limit = calloc(nsegmax, sizeof(*a->limit));
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     a->sh = calloc(nsegmax, sizeof(*a->sh));
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     a->pm = calloc(nsegmax, sizeof(*a->pm));
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     a->seg = calloc(nsegmax, sizeof(*a->seg));
     a->handle = calloc(nsegmax, sizeof(*a->handle));
     a->np = calloc(nsegmax, sizeof(*a->np));
