@@ -108,6 +108,7 @@ dist_doc_DATA += doc/dsmctl.md
 dist_doc_DATA += doc/performance.md
 dist_doc_DATA += doc/threat-model.md
 dist_doc_DATA += doc/reliability.md
+dist_doc_DATA += doc/internals.md
 
 # Issue 13: dynamic shared areas and robust user locks.
 MAN3_PAGES += \
