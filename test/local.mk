@@ -119,3 +119,8 @@ fuzz:
 TESTS += test/examples.sh
 EXTRA_DIST += test/examples.sh
 EXTRA_DIST += test/testlib.sh
+
+# ---- issue 14: the table of contents and the message queue ------------------------
+if HAVE_CHECK
+test_check_dynshm_SOURCES += test/check_toc.c test/check_mq.c
+endif

@@ -20,6 +20,8 @@ Suite *suite_hostile(void);
 Suite *suite_control(void);
 Suite *suite_killpoints(void);
 Suite *suite_process(void);
+Suite *suite_toc(void);
+Suite *suite_mq(void);
 
 /*
  * Every data directory a test makes lives under one root per run, so the

@@ -9,5 +9,7 @@
 #include <dynshm/settings.h>
 #include <dynshm/dsm.h>
 #include <dynshm/inspect.h>
+#include <dynshm/toc.h>
+#include <dynshm/mq.h>
 
 #endif /* DYNSHM_DYNSHM_H */

@@ -1,0 +1,344 @@
+/*
+ * mq.c - a message queue's life: layout, attach, naming the peer, detach,
+ * waiting for the peer, and mapping zero-copy references.
+ *
+ * Why a new queue rather than PostgreSQL's shm_mq: shm_mq wakes its peer
+ * through latches (a signal or a self-pipe write per wake-up), takes a
+ * spinlock to attach and detach, and learns of a dead peer only through a
+ * background-worker handle polled by the caller.  Here the only shared
+ * words are two counters and a sleeping flag per side; wake-ups are futex
+ * calls made only when the peer really sleeps; and every wait is a series
+ * of bounded futex sleeps that, between slices, asks the one liveness
+ * predicate (dsm__procid_alive: pid and start time) whether the recorded
+ * peer still runs, so a SIGKILLed peer is an -EPIPE within a slice, not a
+ * hang, and costs the waiter a /proc read every MQ_SLICE_NS.
+ *
+ * Why no critical section (dsm__critical_enter) around sends: a sender that
+ * dies mid-message leaves a frame the receiver discards, and a receiver
+ * that dies leaves counters the sender no longer needs; a death never
+ * leaves the queue's shared state inconsistent for a survivor, so it need
+ * not escalate to a crash reset.
+ *
+ * The data path (send, receive) is in mq_io.c.
+ */
+#include "config.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dynshm/dsm.h>
+
+#include "../common/futex.h"
+#include "../common/internal.h"
+#include "mq_int.h"
+
+#define MQ_SLICE_NS (20 * INT64_C(1000000))  /* liveness checks while asleep */
+#define MQ_SPIN_MIN_NS 500
+#define MQ_SPIN_MAX_NS (40 * INT64_C(1000))  /* waking an idle CPU costs ~50 us */
+#define MQ_SPIN_START_NS (8 * INT64_C(1000))
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+size_t dsm_mq_estimate(size_t ring_bytes)
+{
+    unsigned b = MQ_MIN_LOG2;
+
+    while (b <= MQ_MAX_LOG2 && ((uint64_t)1 << b) < ring_bytes)
+        b++;
+    if (b > MQ_MAX_LOG2 || ((uint64_t)1 << b) > SIZE_MAX - MQ_HEADER_SIZE)
+        return 0;
+    return MQ_HEADER_SIZE + ((size_t)1 << b);
+}
+
+int dsm_mq_create(void *addr, size_t size)
+{
+    struct mq_shared *sh = addr;
+    unsigned b = MQ_MIN_LOG2;
+
+    if (addr == NULL || ((uintptr_t)addr & 63) != 0)
+        return dsm__error(-EINVAL, "a message queue needs a 64-byte aligned address");
+    if (size < MQ_HEADER_SIZE + ((size_t)1 << MQ_MIN_LOG2))
+        return dsm__error(-ENOSPC, "%zu bytes cannot hold a message queue (%zu at least)", size,
+                          (size_t)MQ_HEADER_SIZE + ((size_t)1 << MQ_MIN_LOG2));
+    while (b < MQ_MAX_LOG2 && ((uint64_t)1 << (b + 1)) <= size - MQ_HEADER_SIZE)
+        b++;
+    memset(sh, 0, MQ_HEADER_SIZE);
+    sh->version = MQ_VERSION;
+    sh->log2ring = b;
+    atomic_store_explicit(&sh->magic, MQ_MAGIC, memory_order_release);
+    return 0;
+}
+
+static int validate(const struct mq_shared *sh, size_t size)
+{
+    if (size < MQ_HEADER_SIZE || atomic_load_explicit(&sh->magic, memory_order_acquire) != MQ_MAGIC)
+        return dsm__error(DSM_ECORRUPT, "no message queue at this address (bad magic)");
+    if (sh->version != MQ_VERSION)
+        return dsm__error(DSM_ECORRUPT, "message queue has layout version %u, not %u",
+                          (unsigned)sh->version, (unsigned)MQ_VERSION);
+    if (sh->log2ring < MQ_MIN_LOG2 || sh->log2ring > MQ_MAX_LOG2 ||
+        ((uint64_t)1 << sh->log2ring) > size - MQ_HEADER_SIZE)
+        return dsm__error(DSM_ECORRUPT, "message queue ring of 2^%u bytes does not fit in %zu",
+                          (unsigned)sh->log2ring, size);
+    return 0;
+}
+
+/* Claim an end for writing its identity: CAS its state to BUSY. */
+static int claim_end(struct mq_end *e, uint32_t *was, bool for_attach)
+{
+    uint32_t st = atomic_load_explicit(&e->state, memory_order_acquire);
+
+    for (int tries = 0;; tries++) {
+        if (st == MQ_BUSY) {
+            if (tries > 10000)
+                return dsm__error(-EBUSY, "message queue end is being claimed by another process");
+            sched_yield();
+            st = atomic_load_explicit(&e->state, memory_order_acquire);
+            continue;
+        }
+        if (st != MQ_EMPTY && st != MQ_EXPECTED)
+            return for_attach ? dsm__error(-EBUSY, "message queue %s is already attached",
+                                           "end")
+                              : dsm__error(-EALREADY, "message queue peer already attached");
+        if (atomic_compare_exchange_weak_explicit(&e->state, &st, MQ_BUSY, memory_order_acquire,
+                                                  memory_order_acquire)) {
+            *was = st;
+            return 0;
+        }
+    }
+}
+
+int dsm_mq_attach(void *addr, size_t size, dsm_mq_role role, dsm_mq **out)
+{
+    struct mq_shared *sh = addr;
+    struct dsm__procid self;
+    struct mq_end *e;
+    uint64_t w, r;
+    uint32_t was;
+    dsm_mq *mq;
+    int rc;
+
+    *out = NULL;
+    if (role != DSM_MQ_SENDER && role != DSM_MQ_RECEIVER)
+        return dsm__error(-EINVAL, "message queue role must be DSM_MQ_SENDER or DSM_MQ_RECEIVER");
+    if (addr == NULL || ((uintptr_t)addr & 63) != 0)
+        return dsm__error(-EINVAL, "a message queue needs a 64-byte aligned address");
+    if ((rc = validate(sh, size)) != 0)
+        return rc;
+    mq = calloc(1, sizeof(*mq));
+    if (mq == NULL)
+        return dsm__error(-ENOMEM, "could not allocate a message queue handle: %m");
+    dsm__procid_self(&self);
+    e = &sh->end[role];
+    if ((rc = claim_end(e, &was, true)) != 0) {
+        free(mq);
+        return rc;
+    }
+    if (was == MQ_EXPECTED && !dsm__procid_same(&e->id, &self)) {
+        atomic_store_explicit(&e->state, MQ_EXPECTED, memory_order_release);
+        free(mq);
+        return dsm__error(-EPERM, "message queue %s end was promised to process %d",
+                          role == DSM_MQ_SENDER ? "sender" : "receiver", (int)e->id.pid);
+    }
+    e->id = self;
+    atomic_store_explicit(&e->state, MQ_ATTACHED, memory_order_release);
+
+    mq->sh = sh;
+    mq->ring = (char *)addr + MQ_HEADER_SIZE;
+    mq->size = (uint64_t)1 << sh->log2ring;
+    mq->mask = mq->size - 1;
+    mq->role = role;
+    mq->spin_ns = MQ_SPIN_START_NS;
+    mq->last_check_ns = dsm__now_ns();
+    w = atomic_load_explicit(&sh->write_pos, memory_order_acquire);
+    r = atomic_load_explicit(&sh->read_pos, memory_order_acquire);
+    if (w - r > mq->size || ((w | r) & 7) != 0) {
+        dsm_mq_detach(mq);
+        return dsm__error(DSM_ECORRUPT, "message queue counters are inconsistent "
+                          "(written %llu, read %llu)", (unsigned long long)w,
+                          (unsigned long long)r);
+    }
+    mq->pos = role == DSM_MQ_SENDER ? w : r;
+    mq->peer_cache = role == DSM_MQ_SENDER ? r : w;
+    mq->published = r;
+    *out = mq;
+    return 0;
+}
+
+int dsm_mq_set_peer(dsm_mq *mq, pid_t pid)
+{
+    struct mq_end *e = &mq->sh->end[1 - mq->role];
+    struct dsm__procid id = {.pid = (int32_t)pid, .reserved = 0, .start_time = 0};
+    uint32_t was;
+    int rc;
+
+    if (pid <= 0)
+        return dsm__error(-EINVAL, "a message queue peer must be a process id");
+    id.start_time = dsm__proc_start_time(pid);
+    if (id.start_time == 0) {
+        mq->peer_gone = true;
+        return dsm__error(-ESRCH, "message queue peer %d is not running", (int)pid);
+    }
+    if (atomic_load_explicit(&e->state, memory_order_acquire) == MQ_ATTACHED &&
+        dsm__procid_same(&e->id, &id))
+        return 0;
+    if ((rc = claim_end(e, &was, false)) != 0)
+        return rc;
+    e->id = id;
+    atomic_store_explicit(&e->state, MQ_EXPECTED, memory_order_release);
+    return 0;
+}
+
+void dsm_mq_detach(dsm_mq *mq)
+{
+    struct mq_shared *sh;
+
+    if (mq == NULL)
+        return;
+    sh = mq->sh;
+    if (mq->role == DSM_MQ_RECEIVER) {
+        /* Nothing more will be read: give the sender all the space back. */
+        mq->pos += mq->consume;
+        atomic_store_explicit(&sh->read_pos, mq->pos, memory_order_release);
+    }
+    atomic_store_explicit(&sh->end[mq->role].state, MQ_DETACHED, memory_order_seq_cst);
+    dsm__mq_wake_peer(mq, true);
+    free(mq->buf);
+    free(mq);
+}
+
+void dsm__mq_wake_peer(dsm_mq *mq, bool always)
+{
+    dsm_mq_role peer = (dsm_mq_role)(1 - mq->role);
+
+    if (always || atomic_load_explicit(mq_sleeping(mq->sh, peer), memory_order_seq_cst)) {
+        atomic_fetch_add_explicit(mq_wake(mq->sh, peer), 1, memory_order_release);
+        (void)dsm__futex_wake((const uint32_t *)mq_wake(mq->sh, peer), 1);
+    }
+}
+
+int dsm__mq_peer_status(dsm_mq *mq, bool check_alive)
+{
+    const struct mq_end *e = &mq->sh->end[1 - mq->role];
+    struct dsm__procid id;
+    uint32_t st;
+
+    if (mq->peer_gone)
+        return -EPIPE;
+    st = atomic_load_explicit(&e->state, memory_order_acquire);
+    switch (st) {
+    case MQ_EMPTY:
+    case MQ_BUSY:
+        return 0;
+    case MQ_EXPECTED:
+    case MQ_ATTACHED:
+        if (!check_alive)
+            return 0;
+        id = e->id;
+        if (id.pid <= 0)
+            return dsm__error(DSM_ECORRUPT, "message queue peer has no process id");
+        if (dsm__procid_alive(&id))
+            return 0;
+        mq->peer_gone = true;
+        return -EPIPE;
+    case MQ_DETACHED:
+        mq->peer_gone = true;
+        return -EPIPE;
+    default:
+        return dsm__error(DSM_ECORRUPT, "message queue peer state %u is not valid", (unsigned)st);
+    }
+}
+
+int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool nowait)
+{
+    _Atomic uint32_t *sleeping = mq_sleeping(mq->sh, mq->role);
+    _Atomic uint32_t *wake = mq_wake(mq->sh, mq->role);
+    int64_t start, now;
+    int r;
+
+    if ((r = ready(mq)) != 0)
+        return r > 0 ? 0 : r;
+    if (nowait)
+        return -EAGAIN;
+
+    /* Spin while spinning has been paying off: the peer is probably on a CPU. */
+    start = dsm__now_ns();
+    for (unsigned i = 1;; i++) {
+        cpu_relax();
+        if ((r = ready(mq)) != 0) {
+            if (r > 0) {
+                int64_t took = dsm__now_ns() - start;
+
+                if (2 * took > mq->spin_ns)
+                    mq->spin_ns = 2 * took < MQ_SPIN_MAX_NS ? 2 * took : MQ_SPIN_MAX_NS;
+            }
+            return r > 0 ? 0 : r;
+        }
+        if ((i & 31) == 0) {
+            now = dsm__now_ns();
+            if (now - start >= mq->spin_ns || (deadline_ns >= 0 && now >= deadline_ns))
+                break;
+        }
+    }
+    mq->spin_ns = mq->spin_ns / 2 > MQ_SPIN_MIN_NS ? mq->spin_ns / 2 : MQ_SPIN_MIN_NS;
+
+    for (;;) {
+        uint32_t w = atomic_load_explicit(wake, memory_order_acquire);
+        int64_t slice;
+
+        atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
+        if ((r = ready(mq)) != 0) {
+            atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+            return r > 0 ? 0 : r;
+        }
+        now = dsm__now_ns();
+        if (now - mq->last_check_ns >= MQ_SLICE_NS) {
+            mq->last_check_ns = now;
+            if ((r = dsm__mq_peer_status(mq, true)) != 0) {
+                atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+                /* ready() now sees peer_gone: drain what is left, or report it. */
+                if ((r = ready(mq)) != 0)
+                    return r > 0 ? 0 : r;
+                return -EPIPE;
+            }
+        }
+        if (deadline_ns >= 0 && now >= deadline_ns) {
+            atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+            return -ETIMEDOUT;
+        }
+        slice = MQ_SLICE_NS - (now - mq->last_check_ns);
+        if (deadline_ns >= 0 && deadline_ns - now < slice)
+            slice = deadline_ns - now;
+        (void)dsm__futex_wait((const uint32_t *)wake, w, slice);
+        atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+    }
+}
+
+int dsm_mq_ref_map(const dsm_mq_ref *ref, void **addr)
+{
+    dsm_segment *seg;
+    size_t len;
+    int rc;
+
+    *addr = NULL;
+    seg = dsm_find_mapping(ref->segment);
+    if (seg == NULL && (rc = dsm_attach(ref->segment, &seg)) != 0)
+        return rc;
+    len = dsm_segment_map_length(seg);
+    if (ref->offset > len || ref->length > len - ref->offset)
+        return dsm__error(-ERANGE, "reference to %llu bytes at %llu lies outside its segment "
+                          "of %zu bytes", (unsigned long long)ref->length,
+                          (unsigned long long)ref->offset, len);
+    *addr = (char *)dsm_segment_address(seg) + ref->offset;
+    return 0;
+}
