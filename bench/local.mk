@@ -20,3 +20,15 @@ BENCH_FLAGS =
 .PHONY: bench
 bench: bench/dsm_bench$(EXEEXT)
 	./bench/dsm_bench$(EXEEXT) $(BENCH_FLAGS)
+
+# The table of contents and the message queue against their floors (issue 14):
+# `make bench-mq` (BENCH_MQ_FLAGS=--quick for a smoke run).  Results in doc/performance.md.
+noinst_PROGRAMS += bench/mq_bench
+bench_mq_bench_SOURCES = bench/mq_bench.c bench/mq_floor.h bench/mq_floor.c
+bench_mq_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src -I$(top_srcdir)/bench
+bench_mq_bench_LDADD = libdynshm_core.la
+
+BENCH_MQ_FLAGS =
+.PHONY: bench-mq
+bench-mq: bench/mq_bench$(EXEEXT)
+	./bench/mq_bench$(EXEEXT) $(BENCH_MQ_FLAGS)

@@ -64,9 +64,9 @@ START_TEST(test_mq_basics)
     struct iovec iov[3] = {{"ab", 2}, {"", 0}, {"cdefghij", 8}};
     dsm_mq_ref ref = {.segment = 77, .offset = 4096, .length = 1 << 20, .tag = 9}, *rp;
 
-    ck_assert_uint_eq(size, 384 + 1024);
-    ck_assert_uint_eq(dsm_mq_estimate(1000), 384 + 1024);
-    ck_assert_uint_eq(dsm_mq_estimate(1), 384 + 64);
+    ck_assert_uint_eq(size, 512 + 1024);
+    ck_assert_uint_eq(dsm_mq_estimate(1000), 512 + 1024);
+    ck_assert_uint_eq(dsm_mq_estimate(1), 512 + 64);
     ck_assert_int_eq(dsm_mq_create(q, 100), -ENOSPC);
     ck_assert_int_eq(dsm_mq_attach(q, size, DSM_MQ_SENDER, &s), DSM_ECORRUPT);
     ck_assert_int_eq(dsm_mq_create(q, size), 0);
@@ -475,7 +475,7 @@ START_TEST(test_mq_scribble)
             switch (rand_r(&seed) % 3) {
             case 0: at = 128 + (size_t)rand_r(&seed) % 8; break;
             case 1: at = 256 + (size_t)rand_r(&seed) % 8; break;
-            default: at = (size_t)rand_r(&seed) % (384 + 512); break;
+            default: at = (size_t)rand_r(&seed) % (512 + 512); break;
             }
             q[at] = (unsigned char)rand_r(&seed);
         }
@@ -483,7 +483,7 @@ START_TEST(test_mq_scribble)
             rc = dsm_mq_receive(r, &data, &len, 0);
             if (rc >= 0) {
                 ck_assert_uint_le(len, DSM_MQ_MAX_MESSAGE);
-                ck_assert((unsigned char *)data >= q + 384 ?
+                ck_assert((unsigned char *)data >= q + 512 ?
                           (unsigned char *)data + len <= q + size : len <= 1u << 30);
             } else {
                 ck_assert(rc == -EAGAIN || rc == -EPIPE || rc == DSM_ECORRUPT || rc == -ENOMEM);

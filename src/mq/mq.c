@@ -221,7 +221,15 @@ void dsm__mq_wake_peer(dsm_mq *mq, bool always)
 {
     dsm_mq_role peer = (dsm_mq_role)(1 - mq->role);
 
-    if (always || atomic_load_explicit(mq_sleeping(mq->sh, peer), memory_order_seq_cst)) {
+    _Atomic uint32_t *sleeping = mq_sleeping(mq->sh, peer);
+
+    /*
+     * Clear the flag as we wake: until the woken side runs again (it may
+     * wait a while for a CPU) further publications make no system call.
+     * It sets the flag again before it sleeps again.
+     */
+    if (always || (atomic_load_explicit(sleeping, memory_order_seq_cst) &&
+                   atomic_exchange_explicit(sleeping, 0, memory_order_seq_cst))) {
         atomic_fetch_add_explicit(mq_wake(mq->sh, peer), 1, memory_order_release);
         (void)dsm__futex_wake((const uint32_t *)mq_wake(mq->sh, peer), 1);
     }
@@ -259,6 +267,24 @@ int dsm__mq_peer_status(dsm_mq *mq, bool check_alive)
     }
 }
 
+/*
+ * The spin budget follows the waits that needed a sleep: one that ended
+ * soon after the spin gave up means a longer spin would have paid off
+ * (the peer was running); a long one means spinning was wasted.  Shrink
+ * slowly, so one long wait in a busy exchange does not stop the spinning.
+ */
+static void adapt_after_sleep(dsm_mq *mq, int64_t waited)
+{
+    if (waited < MQ_SPIN_MAX_NS) {
+        if (2 * waited > mq->spin_ns)
+            mq->spin_ns = 2 * waited < MQ_SPIN_MAX_NS ? 2 * waited : MQ_SPIN_MAX_NS;
+    } else {
+        mq->spin_ns -= mq->spin_ns / 8;
+        if (mq->spin_ns < MQ_SPIN_MIN_NS)
+            mq->spin_ns = MQ_SPIN_MIN_NS;
+    }
+}
+
 int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool nowait)
 {
     _Atomic uint32_t *sleeping = mq_sleeping(mq->sh, mq->role);
@@ -290,8 +316,6 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
                 break;
         }
     }
-    mq->spin_ns = mq->spin_ns / 2 > MQ_SPIN_MIN_NS ? mq->spin_ns / 2 : MQ_SPIN_MIN_NS;
-
     for (;;) {
         uint32_t w = atomic_load_explicit(wake, memory_order_acquire);
         int64_t slice;
@@ -299,6 +323,7 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
         atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
         if ((r = ready(mq)) != 0) {
             atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+            adapt_after_sleep(mq, dsm__now_ns() - start);
             return r > 0 ? 0 : r;
         }
         now = dsm__now_ns();

@@ -5,9 +5,12 @@
  * what each side writes off the other side's cache lines, adjacent-line
  * prefetch included):
  *     0  constants and the two ends (state + identity), written at attach
- *   128  the sender's group: write_pos, sender_sleeping, sender_wake
- *   256  the receiver's group: read_pos, receiver_sleeping, receiver_wake
- *   384  the ring, a power of two bytes
+ *   128  write_pos, written by the sender at every send
+ *   256  read_pos, written by the receiver in batches
+ *   384  the sleeping flags and wake words, written only around sleeps, so
+ *        checking "does the peer sleep?" after each publication reads a
+ *        line that stays in both caches
+ *   512  the ring, a power of two bytes
  * write_pos and read_pos count bytes since creation (never wrap in
  * practice: 2^64); read_pos <= write_pos <= read_pos + ring size, both
  * multiples of 8, checked whenever one side reads the other's.
@@ -20,7 +23,9 @@
  * Sleeping (an eventcount per side): a side that must wait reads its wake
  * word, sets its sleeping flag, re-checks the condition and sleeps on the
  * wake word.  The other side, after publishing its counter, reads the
- * flag, and only if it is set bumps the wake word and calls futex wake.
+ * flag, and only if it is set clears it, bumps the wake word and calls
+ * futex wake (clearing it means one system call per sleep, however many
+ * messages follow before the woken side gets a CPU).
  * Both the flag store and the counter store are sequentially consistent
  * with the load that follows each, so one of the two always sees the
  * other: no lost wake-up, and no system call while the peer is awake.
@@ -38,7 +43,7 @@
 
 #define MQ_MAGIC UINT64_C(0x64736d6d710a0001) /* "dsmmq\n" 0 1 */
 #define MQ_VERSION 1
-#define MQ_HEADER_SIZE 384
+#define MQ_HEADER_SIZE 512
 #define MQ_MIN_LOG2 6
 #define MQ_MAX_LOG2 40
 
@@ -68,15 +73,18 @@ struct mq_shared {
     struct mq_end end[2]; /* indexed by dsm_mq_role */
     char pad0[128 - 32 - 2 * sizeof(struct mq_end)];
 
-    _Atomic uint64_t write_pos;
+    _Atomic uint64_t write_pos; /* written by the sender, every send */
+    char pad1[128 - 8];
+
+    _Atomic uint64_t read_pos;  /* written by the receiver, in batches */
+    char pad2[128 - 8];
+
+    /* Written only when a side goes to sleep or is woken. */
     _Atomic uint32_t sender_sleeping;
     _Atomic uint32_t sender_wake;
-    char pad1[128 - 16];
-
-    _Atomic uint64_t read_pos;
     _Atomic uint32_t receiver_sleeping;
     _Atomic uint32_t receiver_wake;
-    char pad2[128 - 16];
+    char pad3[128 - 16];
 };
 
 _Static_assert(sizeof(struct mq_shared) == MQ_HEADER_SIZE, "queue header layout");
@@ -122,7 +130,8 @@ static inline _Atomic uint32_t *mq_wake(struct mq_shared *sh, dsm_mq_role r)
     return r == DSM_MQ_SENDER ? &sh->sender_wake : &sh->receiver_wake;
 }
 
-/* Wake the other side if (and only if) it sleeps; call after publishing. */
+/* Wake the other side if (and only if) it sleeps (always: in any case);
+ * call after publishing. */
 void dsm__mq_wake_peer(dsm_mq *mq, bool always);
 
 /* 0: the peer may still make progress; -EPIPE: it detached or died;

@@ -74,7 +74,7 @@ static inline void publish_write(dsm_mq *mq)
 {
     atomic_store_explicit(&mq->sh->write_pos, mq->pos, memory_order_seq_cst);
     if (atomic_load_explicit(&mq->sh->receiver_sleeping, memory_order_seq_cst))
-        dsm__mq_wake_peer(mq, true);
+        dsm__mq_wake_peer(mq, false);
 }
 
 /* Free bytes in the ring; re-reads read_pos when the cached one says full. */
@@ -170,8 +170,6 @@ static int send_frame(dsm_mq *mq, uint64_t word, const struct iovec *iov, int io
     for (;;) {
         uint64_t room = 0, n;
 
-        if ((rc = dsm__mq_peer_status(mq, false)) != 0)
-            return rc;
         if ((rc = free_space(mq, &room)) != 0)
             return rc;
         if (room == 0) {
@@ -233,7 +231,7 @@ static inline void publish_read(dsm_mq *mq)
     mq->published = mq->pos;
     atomic_store_explicit(&mq->sh->read_pos, mq->pos, memory_order_seq_cst);
     if (atomic_load_explicit(&mq->sh->sender_sleeping, memory_order_seq_cst))
-        dsm__mq_wake_peer(mq, true);
+        dsm__mq_wake_peer(mq, false);
 }
 
 static inline void maybe_publish_read(dsm_mq *mq)
