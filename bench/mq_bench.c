@@ -39,6 +39,12 @@
 
 static int rounds = 7;
 static bool quick, pin;
+static const char *only; /* run one part: stream, pingpong, zerocopy, toc, dead */
+
+static bool part(const char *name)
+{
+    return only == NULL || strcmp(only, name) == 0;
+}
 
 struct shared {
     _Atomic int go;
@@ -492,10 +498,13 @@ int main(int argc, char **argv)
             quick = true, rounds = 3;
         else if (strcmp(argv[i], "--pin") == 0)
             pin = true;
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = argv[++i];
         else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
             rounds = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: mq_bench [--quick] [--pin] [--rounds N]\n");
+            fprintf(stderr, "usage: mq_bench [--quick] [--pin] [--rounds N] "
+                            "[--only stream|pingpong|zerocopy|toc|dead]\n");
             return 2;
         }
     }
@@ -509,7 +518,7 @@ int main(int argc, char **argv)
     printf("%-24s %-8s %10s %10s %-6s %6s  %s\n", "test (target)", "size", "floor", "dynshm",
            "unit", "ratio", "result");
 
-    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+    for (size_t s = 0; part("stream") && s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         long n = count_for(sizes[s]);
 
         for (int r = 0; r < rounds; r++) {
@@ -519,7 +528,7 @@ int main(int argc, char **argv)
         row("stream (<=1.15x)", names[s], median(a, rounds), median(b, rounds), "ns/msg", 1.15,
             RATIO_AT_MOST);
     }
-    {
+    if (part("pingpong")) {
         long n = quick ? 20000 : 100000;
         double c[32];
 
@@ -533,7 +542,7 @@ int main(int argc, char **argv)
         row("pingpong spin (<=2x)", "64 B", median(c, rounds), median(b, rounds), "ns/rt", 2.0,
             RATIO_AT_MOST);
     }
-    for (int touch = 0; touch <= 1; touch++) {
+    for (int touch = 0; part("zerocopy") && touch <= 1; touch++) {
         for (size_t blk = 65536; blk <= (1u << 20); blk *= 16) {
             long n = quick ? 20000 : 100000;
 
@@ -545,14 +554,14 @@ int main(int argc, char **argv)
                 : "1 MiB", 0, median(b, rounds), "GB/s", touch ? 0 : 16.0, VALUE_AT_LEAST);
         }
     }
-    for (int nk = 1; nk <= 64; nk *= 64) {
+    for (int nk = 1; part("toc") && nk <= 64; nk *= 64) {
         double f, d;
 
         toc_lookup(nk, &f, &d);
         row("toc lookup (<=5 ns)", nk == 1 ? "1 key" : "64 keys", f, d, "ns", 5.0,
             VALUE_AT_MOST);
     }
-    {
+    if (part("dead")) {
         int nr = quick ? 5 : 10;
         double cpu[32], worst = 0;
 

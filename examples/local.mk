@@ -13,3 +13,9 @@ examples_fork_server_SOURCES = examples/fork_server.c
 examples_fork_server_LDADD = libdynshm.la
 examples_exec_worker_demo_SOURCES = examples/exec_worker_demo.c
 examples_exec_worker_demo_LDADD = libdynshm.la
+
+# Issue 14: a supervisor and workers talking through message queues found in a
+# segment's table of contents; one worker is killed (doc/guide.md quotes it).
+noinst_PROGRAMS += examples/mq_workers
+examples_mq_workers_SOURCES = examples/mq_workers.c
+examples_mq_workers_LDADD = libdynshm.la

@@ -187,6 +187,7 @@ int dsm_mq_set_peer(dsm_mq *mq, pid_t pid)
     id.start_time = dsm__proc_start_time(pid);
     if (id.start_time == 0) {
         mq->peer_gone = true;
+        mq->gone_pid = (int32_t)pid;
         return dsm__error(-ESRCH, "message queue peer %d is not running", (int)pid);
     }
     if (atomic_load_explicit(&e->state, memory_order_acquire) == MQ_ATTACHED &&
@@ -235,6 +236,17 @@ void dsm__mq_wake_peer(dsm_mq *mq, bool always)
     }
 }
 
+/* -EPIPE, with the same message every time it is reported. */
+static int gone(const dsm_mq *mq)
+{
+    const char *who = mq->role == DSM_MQ_SENDER ? "receiver" : "sender";
+
+    if (mq->gone_pid > 0)
+        return dsm__error(-EPIPE, "the message queue's %s (process %d) died", who,
+                          (int)mq->gone_pid);
+    return dsm__error(-EPIPE, "the message queue's %s has detached", who);
+}
+
 int dsm__mq_peer_status(dsm_mq *mq, bool check_alive)
 {
     const struct mq_end *e = &mq->sh->end[1 - mq->role];
@@ -242,7 +254,7 @@ int dsm__mq_peer_status(dsm_mq *mq, bool check_alive)
     uint32_t st;
 
     if (mq->peer_gone)
-        return -EPIPE;
+        return gone(mq);
     st = atomic_load_explicit(&e->state, memory_order_acquire);
     switch (st) {
     case MQ_EMPTY:
@@ -258,10 +270,11 @@ int dsm__mq_peer_status(dsm_mq *mq, bool check_alive)
         if (dsm__procid_alive(&id))
             return 0;
         mq->peer_gone = true;
-        return -EPIPE;
+        mq->gone_pid = id.pid;
+        return gone(mq);
     case MQ_DETACHED:
         mq->peer_gone = true;
-        return -EPIPE;
+        return gone(mq);
     default:
         return dsm__error(DSM_ECORRUPT, "message queue peer state %u is not valid", (unsigned)st);
     }

@@ -95,6 +95,7 @@ struct dsm_mq {
     uint64_t size, mask;
     dsm_mq_role role;
     bool peer_gone;        /* the peer detached or died: final */
+    int32_t gone_pid;      /* > 0: it died (this pid); 0: it detached */
     uint64_t pos;          /* sender: bytes written; receiver: bytes consumed */
     uint64_t peer_cache;   /* the peer's counter as last read */
     int64_t spin_ns;       /* adaptive spin budget before sleeping */

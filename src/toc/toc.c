@@ -279,14 +279,15 @@ int dsm_toc_insert(dsm_toc *toc, uint64_t key, const void *addr)
     return dsm__error(-ENOSPC, "table of contents has no free entry");
 }
 
-int dsm_toc_lookup(const dsm_toc *toc, uint64_t key, void **addr)
+/* Probe past the home bucket; also reports absent keys and corrupt entries. */
+static int lookup_slow(const dsm_toc *toc, uint64_t key, void **addr)
 {
     uint64_t b = bucket_of(toc, key);
 
     *addr = NULL;
     for (uint64_t i = 0; i <= toc->mask; i++) {
         const struct toc_entry *e = &toc->entries[(b + i) & toc->mask];
-        uint64_t k = atomic_load_explicit(&e->key, memory_order_acquire);
+        uint64_t k = atomic_load_explicit(&e->key, memory_order_relaxed);
 
         if (k == key && key != 0) {
             uint64_t v = atomic_load_explicit(&e->value, memory_order_acquire);
@@ -304,4 +305,22 @@ int dsm_toc_lookup(const dsm_toc *toc, uint64_t key, void **addr)
     }
     return dsm__error(-ENOENT, "key %#llx is not in the table of contents",
                       (unsigned long long)key);
+}
+
+int dsm_toc_lookup(const dsm_toc *toc, uint64_t key, void **addr)
+{
+    const struct toc_entry *e = &toc->entries[bucket_of(toc, key)];
+
+    /* The common case: the key sits in its home bucket, published and in bounds.
+     * The acquire load of the value is what pairs with the inserter's release. */
+    if (__builtin_expect(atomic_load_explicit(&e->key, memory_order_relaxed) == key && key != 0,
+                         1)) {
+        uint64_t v = atomic_load_explicit(&e->value, memory_order_acquire);
+
+        if (__builtin_expect(v - 1 < toc->size, 1)) {
+            *addr = toc->base + (v - 1);
+            return 0;
+        }
+    }
+    return lookup_slow(toc, key, addr);
 }
