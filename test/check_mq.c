@@ -509,11 +509,65 @@ START_TEST(test_mq_scribble)
 }
 END_TEST
 
+/* ---- two threads (what ThreadSanitizer can see: scripts/sanitize.sh tsan) ---------- */
+
+struct thread_end {
+    void *q;
+    size_t size;
+    int n;
+    int rc;
+};
+
+static void *thread_sender(void *arg)
+{
+    struct thread_end *t = arg;
+    unsigned char buf[5000];
+    dsm_mq *s;
+
+    t->rc = dsm_mq_attach(t->q, t->size, DSM_MQ_SENDER, &s);
+    for (int i = 0; t->rc == 0 && i < t->n; i++) {
+        size_t len = (size_t)(i * 37) % sizeof(buf);
+
+        fill(buf, len, (uint32_t)i);
+        t->rc = dsm_mq_send(s, buf, len, 10000);
+    }
+    if (t->rc == 0)
+        dsm_mq_detach(s);
+    return NULL;
+}
+
+START_TEST(test_mq_threads)
+{
+    struct thread_end t = {.size = dsm_mq_estimate(1024), .n = 20000, .rc = -1};
+    pthread_t th;
+    dsm_mq *r;
+    void *data;
+    size_t len;
+    int i, rc;
+
+    t.q = aligned_alloc(64, t.size);
+    ck_assert_int_eq(dsm_mq_create(t.q, t.size), 0);
+    ck_assert_int_eq(dsm_mq_attach(t.q, t.size, DSM_MQ_RECEIVER, &r), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, thread_sender, &t), 0);
+    for (i = 0; (rc = dsm_mq_receive(r, &data, &len, 10000)) == 0; i++) {
+        ck_assert_uint_eq(len, (size_t)(i * 37) % 5000);
+        ck_assert(check_fill(data, len, (uint32_t)i));
+    }
+    ck_assert_int_eq(rc, -EPIPE);
+    ck_assert_int_eq(i, t.n);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(t.rc, 0);
+    dsm_mq_detach(r);
+    free(t.q);
+}
+END_TEST
+
 Suite *suite_mq(void)
 {
     Suite *s = suite_create("mq");
     TCase *tc = tcase_create("mq");
     TCase *dead = tcase_create("dead_peer");
+    TCase *threads = tcase_create("threads");
 
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_mq_basics);
@@ -526,5 +580,8 @@ Suite *suite_mq(void)
     tcase_add_loop_test(dead, test_mq_dead_peer, IDLE_SENDER, IDLE_RECEIVER + 1);
     tcase_add_test(dead, test_mq_peer_never_attached);
     suite_add_tcase(s, dead);
+    tcase_set_timeout(threads, 60);
+    tcase_add_test(threads, test_mq_threads);
+    suite_add_tcase(s, threads);
     return s;
 }

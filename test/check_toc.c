@@ -76,9 +76,10 @@ START_TEST(test_toc_basics)
     ck_assert_int_eq(dsm_toc_lookup(t2, 99, &r), -ENOENT);
     ck_assert_ptr_null(r);
     ck_assert_int_eq(dsm_toc_lookup(t2, 0, &r), -ENOENT);
-    ck_assert_int_eq(dsm_toc_create(base, 64, 3, &t2 /* unused */), -ENOSPC);
     dsm_toc_release(t);
     dsm_toc_release(t2);
+    ck_assert_int_eq(dsm_toc_create(base, 64, 3, &t2), -ENOSPC);
+    ck_assert_ptr_null(t2);
     dsm_toc_release(NULL);
     munmap(base, size);
     munmap(other, size);

@@ -308,7 +308,7 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
     if ((r = ready(mq)) != 0)
         return r > 0 ? 0 : r;
     if (nowait)
-        return -EAGAIN;
+        return dsm__error_silent(-EAGAIN); /* an event loop's normal case: no message */
 
     /* Spin while spinning has been paying off: the peer is probably on a CPU. */
     start = dsm__now_ns();
@@ -343,16 +343,19 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
         if (now - mq->last_check_ns >= MQ_SLICE_NS) {
             mq->last_check_ns = now;
             if ((r = dsm__mq_peer_status(mq, true)) != 0) {
+                int again;
+
                 atomic_store_explicit(sleeping, 0, memory_order_relaxed);
                 /* ready() now sees peer_gone: drain what is left, or report it. */
-                if ((r = ready(mq)) != 0)
-                    return r > 0 ? 0 : r;
-                return -EPIPE;
+                if ((again = ready(mq)) != 0)
+                    return again > 0 ? 0 : again;
+                return r;
             }
         }
         if (deadline_ns >= 0 && now >= deadline_ns) {
             atomic_store_explicit(sleeping, 0, memory_order_relaxed);
-            return -ETIMEDOUT;
+            return dsm__error(-ETIMEDOUT, "timed out waiting for the message queue's %s",
+                              mq->role == DSM_MQ_SENDER ? "receiver" : "sender");
         }
         slice = MQ_SLICE_NS - (now - mq->last_check_ns);
         if (deadline_ns >= 0 && deadline_ns - now < slice)
