@@ -285,6 +285,7 @@ static int wait_data(dsm_mq *mq, int timeout_ms, int64_t *deadline)
     return dsm__mq_wait(mq, ready_to_receive, *deadline, timeout_ms == 0);
 }
 
+/* At least len bytes of reassembly buffer (doubling, so growth is amortised). */
 static int ensure_buf(dsm_mq *mq, size_t len)
 {
     size_t cap;
@@ -337,6 +338,9 @@ static int reassemble(dsm_mq *mq, void **data, size_t *len, int timeout_ms, int6
         if (mq->r_done < 8 + mlen) {
             uint64_t k = 8 + mlen - mq->r_done < n ? 8 + mlen - mq->r_done : n;
 
+            /* Grow with what arrives, not with what the length word claims. */
+            if ((rc = ensure_buf(mq, mq->r_done - 8 + k)) != 0)
+                return rc;
             ring_get(mq, mq->pos, mq->buf + (mq->r_done - 8), k);
         }
         mq->pos += n;
@@ -388,7 +392,7 @@ int dsm_mq_receive(dsm_mq *mq, void **data, size_t *len, int timeout_ms)
         mq->consume = frame;
         return (word & MQ_FLAG_REF) ? DSM_MQ_REF : 0;
     }
-    if ((rc = ensure_buf(mq, mlen)) != 0)
+    if ((rc = ensure_buf(mq, mlen < mq->size ? mlen : mq->size)) != 0)
         return rc;
     mq->receiving = true;
     mq->r_word = word;
