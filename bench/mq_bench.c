@@ -40,6 +40,7 @@
 static int rounds = 7;
 static bool quick, pin;
 static const char *only; /* run one part: stream, pingpong, zerocopy, toc, dead */
+static size_t only_size; /* stream: this size only */
 
 static bool part(const char *name)
 {
@@ -498,13 +499,15 @@ int main(int argc, char **argv)
             quick = true, rounds = 3;
         else if (strcmp(argv[i], "--pin") == 0)
             pin = true;
+        else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
+            only_size = (size_t)atol(argv[++i]);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
         else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
             rounds = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: mq_bench [--quick] [--pin] [--rounds N] "
-                            "[--only stream|pingpong|zerocopy|toc|dead]\n");
+                            "[--only stream|pingpong|zerocopy|toc|dead] [--size BYTES]\n");
             return 2;
         }
     }
@@ -521,6 +524,8 @@ int main(int argc, char **argv)
     for (size_t s = 0; part("stream") && s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         long n = count_for(sizes[s]);
 
+        if (only_size != 0 && only_size != sizes[s])
+            continue;
         for (int r = 0; r < rounds; r++) {
             a[r] = stream_floor(sizes[s], n, false);
             b[r] = stream_mq(sizes[s], n);

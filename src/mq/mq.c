@@ -281,18 +281,20 @@ int dsm__mq_peer_status(dsm_mq *mq, bool check_alive)
 }
 
 /*
- * The spin budget follows the waits that needed a sleep: one that ended
- * soon after the spin gave up means a longer spin would have paid off
- * (the peer was running); a long one means spinning was wasted.  Shrink
- * slowly, so one long wait in a busy exchange does not stop the spinning.
+ * The spin budget follows whether spinning pays off.  A spin that saw the
+ * condition come true means the peer is running on another CPU right now:
+ * keep spinning at least twice that long next time.  A spin that failed
+ * means the peer is asleep, busy elsewhere, or waiting for the very CPU we
+ * are burning (a loaded machine): halve it.  Sleeping is never counted as
+ * spinning success, since while we sleep the peer may have had our CPU.
  */
-static void adapt_after_sleep(dsm_mq *mq, int64_t waited)
+static void adapt_spin(dsm_mq *mq, bool paid_off, int64_t took)
 {
-    if (waited < MQ_SPIN_MAX_NS) {
-        if (2 * waited > mq->spin_ns)
-            mq->spin_ns = 2 * waited < MQ_SPIN_MAX_NS ? 2 * waited : MQ_SPIN_MAX_NS;
+    if (paid_off) {
+        if (2 * took > mq->spin_ns)
+            mq->spin_ns = 2 * took < MQ_SPIN_MAX_NS ? 2 * took : MQ_SPIN_MAX_NS;
     } else {
-        mq->spin_ns -= mq->spin_ns / 8;
+        mq->spin_ns /= 2;
         if (mq->spin_ns < MQ_SPIN_MIN_NS)
             mq->spin_ns = MQ_SPIN_MIN_NS;
     }
@@ -315,12 +317,8 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
     for (unsigned i = 1;; i++) {
         cpu_relax();
         if ((r = ready(mq)) != 0) {
-            if (r > 0) {
-                int64_t took = dsm__now_ns() - start;
-
-                if (2 * took > mq->spin_ns)
-                    mq->spin_ns = 2 * took < MQ_SPIN_MAX_NS ? 2 * took : MQ_SPIN_MAX_NS;
-            }
+            if (r > 0)
+                adapt_spin(mq, true, dsm__now_ns() - start);
             return r > 0 ? 0 : r;
         }
         if ((i & 31) == 0) {
@@ -329,6 +327,7 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
                 break;
         }
     }
+    adapt_spin(mq, false, 0);
     for (;;) {
         uint32_t w = atomic_load_explicit(wake, memory_order_acquire);
         int64_t slice;
@@ -336,7 +335,6 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
         atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
         if ((r = ready(mq)) != 0) {
             atomic_store_explicit(sleeping, 0, memory_order_relaxed);
-            adapt_after_sleep(mq, dsm__now_ns() - start);
             return r > 0 ? 0 : r;
         }
         now = dsm__now_ns();
