@@ -13,7 +13,11 @@
  * keeps both small.  Results and the command are in doc/performance.md.
  *
  * Every figure is a median over interleaved rounds (floor, dsm, floor,
- * dsm, ...) so drift and other load reach both sides alike.
+ * dsm, ...) so drift and other load reach both sides alike.  The futex
+ * floor runs twice per round, spinning 20 us before it sleeps and not
+ * spinning at all, and the better median of the two is its figure:
+ * a fixed spin is right on a quiet machine and wrong on a loaded one, and
+ * the floor should be the best simple ring, not a straw man.
  */
 #include "config.h"
 
@@ -115,7 +119,7 @@ static long count_for(size_t size)
     return n < 200 ? 200 : n;
 }
 
-static double stream_floor(size_t size, long n, bool spin)
+static double stream_floor(size_t size, long n, int64_t spin)
 {
     void *mem = region(floor_bytes(RING));
     struct floor_end e;
@@ -195,7 +199,7 @@ static double stream_mq(size_t size, long n)
 
 /* ---- ping-pong: round trip of a 64-byte message ------------------------------- */
 
-static double pingpong_floor(long n, bool spin)
+static double pingpong_floor(long n, int64_t spin)
 {
     size_t fb = floor_bytes(RING);
     char *mem = region(2 * fb), buf[64] = {0};
@@ -526,24 +530,37 @@ int main(int argc, char **argv)
 
         if (only_size != 0 && only_size != sizes[s])
             continue;
+        double f20[32], f0[32], m20, m0;
+
         for (int r = 0; r < rounds; r++) {
-            a[r] = stream_floor(sizes[s], n, false);
+            f20[r] = stream_floor(sizes[s], n, 20000);
+            f0[r] = stream_floor(sizes[s], n, 0);
             b[r] = stream_mq(sizes[s], n);
         }
-        row("stream (<=1.15x)", names[s], median(a, rounds), median(b, rounds), "ns/msg", 1.15,
+        /* the floor is the better of its two spin policies (medians compared) */
+        m20 = median(f20, rounds);
+        m0 = median(f0, rounds);
+        printf("  floor spinning 20 us: %.1f ns/msg, not spinning: %.1f ns/msg\n", m20, m0);
+        row("stream (<=1.15x)", names[s], m20 < m0 ? m20 : m0, median(b, rounds), "ns/msg", 1.15,
             RATIO_AT_MOST);
     }
     if (part("pingpong")) {
         long n = quick ? 20000 : 100000;
         double c[32];
 
+        double f0[32], m20, m0;
+
         for (int r = 0; r < rounds; r++) {
-            a[r] = pingpong_floor(n, false);
+            a[r] = pingpong_floor(n, 20000);
+            f0[r] = pingpong_floor(n, 0);
             b[r] = pingpong_mq(n);
-            c[r] = pingpong_floor(n / 4, true);
+            c[r] = pingpong_floor(n / 4, -1);
         }
-        row("pingpong futex (<=1.2x)", "64 B", median(a, rounds), median(b, rounds), "ns/rt", 1.2,
-            RATIO_AT_MOST);
+        m20 = median(a, rounds);
+        m0 = median(f0, rounds);
+        printf("  floor spinning 20 us: %.1f ns/rt, not spinning: %.1f ns/rt\n", m20, m0);
+        row("pingpong futex (<=1.2x)", "64 B", m20 < m0 ? m20 : m0, median(b, rounds), "ns/rt",
+            1.2, RATIO_AT_MOST);
         row("pingpong spin (<=2x)", "64 B", median(c, rounds), median(b, rounds), "ns/rt", 2.0,
             RATIO_AT_MOST);
     }

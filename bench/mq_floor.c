@@ -8,8 +8,6 @@
 #include "common/futex.h"
 #include "mq_floor.h"
 
-#define FLOOR_SPIN_NS 20000
-
 static inline void relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -28,7 +26,7 @@ void floor_init(void *mem, size_t ring)
     (void)ring;
 }
 
-void floor_end_init(struct floor_end *e, void *mem, size_t ring, bool sender, bool spin_only)
+void floor_end_init(struct floor_end *e, void *mem, size_t ring, bool sender, int64_t spin_ns)
 {
     (void)sender;
     e->sh = mem;
@@ -36,7 +34,7 @@ void floor_end_init(struct floor_end *e, void *mem, size_t ring, bool sender, bo
     e->mask = ring - 1;
     e->pos = 0;
     e->cache = 0;
-    e->spin_only = spin_only;
+    e->spin_ns = spin_ns;
 }
 
 /* Wait until *counter differs from `seen`; sleep on wake after a short spin. */
@@ -52,7 +50,8 @@ static uint64_t wait_change(struct floor_end *e, _Atomic uint64_t *counter, uint
         if (v != seen)
             return v;
         relax();
-        if (!e->spin_only && (i & 31) == 0 && (uint64_t)dsm__now_ns() - start > FLOOR_SPIN_NS)
+        if (e->spin_ns >= 0 && (i & 31) == 0 &&
+            (int64_t)((uint64_t)dsm__now_ns() - start) > e->spin_ns)
             break;
     }
     for (;;) {

@@ -7,7 +7,8 @@
  * a wake-up system call is made only for a sleeping peer, messages larger
  * than the ring carried in pieces) and nothing else: no validation, no
  * peer liveness, no timeouts, no resumable non-blocking calls, a fixed
- * spin before sleeping (or, for the spinning floor, no sleeping at all).
+ * spin before sleeping (the benchmark tries several and keeps the best),
+ * or, for the spinning floor, no sleeping at all.
  * dsm_mq is measured against it in the same run.
  */
 #ifndef DSM_BENCH_MQ_FLOOR_H
@@ -30,12 +31,12 @@ struct floor_shared {
 struct floor_end {
     struct floor_shared *sh;
     uint64_t size, mask, pos, cache;
-    bool spin_only;
+    int64_t spin_ns; /* spin this long before sleeping; < 0: spin only, never sleep */
 };
 
 size_t floor_bytes(size_t ring);
 void floor_init(void *mem, size_t ring);
-void floor_end_init(struct floor_end *e, void *mem, size_t ring, bool sender, bool spin_only);
+void floor_end_init(struct floor_end *e, void *mem, size_t ring, bool sender, int64_t spin_ns);
 void floor_send(struct floor_end *e, const void *data, size_t len);
 /* Receive into dst (cap bytes at least the message); returns its length. */
 size_t floor_receive(struct floor_end *e, void *dst);

@@ -23,9 +23,11 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <dynshm/dsm.h>
 
@@ -37,6 +39,7 @@
 #define MQ_SPIN_MIN_NS 500
 #define MQ_SPIN_MAX_NS (40 * INT64_C(1000))  /* waking an idle CPU costs ~50 us */
 #define MQ_SPIN_START_NS (8 * INT64_C(1000))
+#define MQ_LOAD_CHECK_NS (50 * INT64_C(1000000)) /* how often to look at the run queue */
 
 static inline void cpu_relax(void)
 {
@@ -47,6 +50,55 @@ static inline void cpu_relax(void)
 #else
     __asm__ __volatile__("" ::: "memory");
 #endif
+}
+
+/*
+ * Is there a CPU to spare for spinning?  Spinning only pays when the peer
+ * is running on another CPU; when more threads are runnable than there are
+ * CPUs, a spinner takes the CPU the peer (or someone else) needs, and a
+ * sleep lets the peer fill the ring in one go instead.  The kernel's count
+ * of runnable threads (the fourth field of /proc/loadavg, "running/total")
+ * is read at most every MQ_LOAD_CHECK_NS per process; if it cannot be
+ * read, spinning stays allowed.
+ */
+static _Atomic int64_t load_checked_ns;
+static _Atomic int spin_allowed = 1;
+
+static bool cpus_to_spare(int64_t now)
+{
+    int64_t last = atomic_load_explicit(&load_checked_ns, memory_order_relaxed);
+    static long ncpus;
+    char buf[128];
+    ssize_t n;
+    int fd;
+
+    if (now - last < MQ_LOAD_CHECK_NS ||
+        !atomic_compare_exchange_strong_explicit(&load_checked_ns, &last, now,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return atomic_load_explicit(&spin_allowed, memory_order_relaxed) != 0;
+    if (ncpus <= 0)
+        ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+    fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return true;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n > 0) {
+        char *slash;
+        long running;
+
+        buf[n] = '\0';
+        slash = strchr(buf, '/');
+        if (slash != NULL) {
+            char *p = slash;
+
+            while (p > buf && p[-1] >= '0' && p[-1] <= '9')
+                p--;
+            running = strtol(p, NULL, 10);
+            atomic_store_explicit(&spin_allowed, running <= ncpus, memory_order_relaxed);
+        }
+    }
+    return atomic_load_explicit(&spin_allowed, memory_order_relaxed) != 0;
 }
 
 size_t dsm_mq_estimate(size_t ring_bytes)
@@ -304,7 +356,8 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
 {
     _Atomic uint32_t *sleeping = mq_sleeping(mq->sh, mq->role);
     _Atomic uint32_t *wake = mq_wake(mq->sh, mq->role);
-    int64_t start, now;
+    int64_t start, now, budget;
+    bool spare;
     int r;
 
     if ((r = ready(mq)) != 0)
@@ -312,22 +365,31 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
     if (nowait)
         return dsm__error_silent(-EAGAIN); /* an event loop's normal case: no message */
 
-    /* Spin while spinning has been paying off: the peer is probably on a CPU. */
+    /*
+     * Spin while spinning has been paying off: the peer is probably on a
+     * CPU.  With no CPU to spare, spin only the minimum (a few dozen
+     * pauses, about what a futex round trip would cost anyway).
+     */
     start = dsm__now_ns();
+    spare = cpus_to_spare(start);
+    budget = spare ? mq->spin_ns : MQ_SPIN_MIN_NS;
     for (unsigned i = 1;; i++) {
         cpu_relax();
         if ((r = ready(mq)) != 0) {
-            if (r > 0)
+            if (r > 0 && spare)
                 adapt_spin(mq, true, dsm__now_ns() - start);
             return r > 0 ? 0 : r;
         }
         if ((i & 31) == 0) {
             now = dsm__now_ns();
-            if (now - start >= mq->spin_ns || (deadline_ns >= 0 && now >= deadline_ns))
+            if (now - start >= budget || (deadline_ns >= 0 && now >= deadline_ns)) {
+                if (spare)
+                    adapt_spin(mq, false, 0);
                 break;
+            }
         }
     }
-    adapt_spin(mq, false, 0);
+
     for (;;) {
         uint32_t w = atomic_load_explicit(wake, memory_order_acquire);
         int64_t slice;
