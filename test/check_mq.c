@@ -444,6 +444,51 @@ START_TEST(test_mq_peer_never_attached)
 }
 END_TEST
 
+/* A zero-copy reference: its segment is found (or attached) and its range checked. */
+START_TEST(test_mq_ref_map)
+{
+    struct sv v;
+    dsm_segment *qs, *ds;
+    dsm_mq *s, *r;
+    dsm_mq_ref ref, *got;
+    void *data, *addr;
+    size_t len;
+
+    if (!sv_start(&v, DSM_IMPL_POSIX, NULL))
+        return;
+    ck_assert_int_eq(dsm_create(dsm_mq_estimate(1024), 0, &qs), 0);
+    ck_assert_int_eq(dsm_create(65536, 0, &ds), 0);
+    ck_assert_int_eq(dsm_mq_create(dsm_segment_address(qs), dsm_segment_map_length(qs)), 0);
+    ck_assert_int_eq(dsm_mq_attach(dsm_segment_address(qs), dsm_segment_map_length(qs),
+                                   DSM_MQ_SENDER, &s), 0);
+    ck_assert_int_eq(dsm_mq_attach(dsm_segment_address(qs), dsm_segment_map_length(qs),
+                                   DSM_MQ_RECEIVER, &r), 0);
+    strcpy((char *)dsm_segment_address(ds) + 4096, "zero copy");
+    ref = (dsm_mq_ref){.segment = dsm_segment_handle(ds), .offset = 4096, .length = 10,
+                       .tag = 7};
+    ck_assert_int_eq(dsm_mq_send_ref(s, &ref, 0), 0);
+    ck_assert_int_eq(dsm_mq_receive(r, &data, &len, 0), DSM_MQ_REF);
+    ck_assert_uint_eq(len, sizeof(dsm_mq_ref));
+    got = data;
+    ck_assert_int_eq(dsm_mq_ref_map(got, &addr), 0);
+    ck_assert_str_eq(addr, "zero copy");
+    ref.offset = 65536 - 4;
+    ck_assert_int_eq(dsm_mq_ref_map(&ref, &addr), -ERANGE);
+    ck_assert_ptr_null(addr);
+    ref.offset = UINT64_MAX;
+    ck_assert_int_eq(dsm_mq_ref_map(&ref, &addr), -ERANGE);
+    ref.segment = dsm_segment_handle(ds) ^ 1;
+    ck_assert_int_lt(dsm_mq_ref_map(&ref, &addr), 0);
+    dsm_mq_detach(s);
+    dsm_mq_detach(r);
+    ck_assert_int_eq(dsm_detach(ds), 0);
+    ck_assert_int_eq(dsm_detach(qs), 0);
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+    ck_assert_int_eq(sv_objects(&v), 0);
+    tu_remove_datadir(v.dir);
+}
+END_TEST
+
 /* ---- scribbles ------------------------------------------------------------------ */
 
 START_TEST(test_mq_scribble)
@@ -579,6 +624,7 @@ Suite *suite_mq(void)
     tcase_set_timeout(dead, 20);
     tcase_add_loop_test(dead, test_mq_dead_peer, IDLE_SENDER, IDLE_RECEIVER + 1);
     tcase_add_test(dead, test_mq_peer_never_attached);
+    tcase_add_test(dead, test_mq_ref_map);
     suite_add_tcase(s, dead);
     tcase_set_timeout(threads, 60);
     tcase_add_test(threads, test_mq_threads);

@@ -162,8 +162,8 @@ static int claim_end(struct mq_end *e, uint32_t *was, bool for_attach)
             continue;
         }
         if (st != MQ_EMPTY && st != MQ_EXPECTED)
-            return for_attach ? dsm__error(-EBUSY, "message queue %s is already attached",
-                                           "end")
+            return for_attach ? dsm__error(-EBUSY, "message queue end is or was attached "
+                                           "(each end is attached once)")
                               : dsm__error(-EALREADY, "message queue peer already attached");
         if (atomic_compare_exchange_weak_explicit(&e->state, &st, MQ_BUSY, memory_order_acquire,
                                                   memory_order_acquire)) {
