@@ -440,7 +440,7 @@ static void toc_lookup(int nkeys, double *floor_ns, double *dsm_ns)
     uint64_t keys[64];
     long iters = quick ? 2000000 : 10000000;
     dsm_toc *toc;
-    double fv[15], dv[15];
+    double fv[15] = {0}, dv[15] = {0};
     int r, nr = quick ? 5 : 15;
     void *p;
 
@@ -496,7 +496,7 @@ int main(int argc, char **argv)
 {
     static const size_t sizes[] = {8, 64, 1024, 65536, 1 << 20};
     static const char *const names[] = {"8 B", "64 B", "1 KiB", "64 KiB", "1 MiB"};
-    double a[32], b[32], la[3];
+    double a[32] = {0}, b[32] = {0}, la[3];
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
@@ -530,7 +530,7 @@ int main(int argc, char **argv)
 
         if (only_size != 0 && only_size != sizes[s])
             continue;
-        double f20[32], f0[32], m20, m0;
+        double f20[32] = {0}, f0[32] = {0}, m20, m0;
 
         for (int r = 0; r < rounds; r++) {
             f20[r] = stream_floor(sizes[s], n, 20000);
@@ -546,9 +546,9 @@ int main(int argc, char **argv)
     }
     if (part("pingpong")) {
         long n = quick ? 20000 : 100000;
-        double c[32];
+        double c[32] = {0};
 
-        double f0[32], m20, m0;
+        double f0[32] = {0}, m20, m0;
 
         for (int r = 0; r < rounds; r++) {
             a[r] = pingpong_floor(n, 20000);
@@ -585,7 +585,7 @@ int main(int argc, char **argv)
     }
     if (part("dead")) {
         int nr = quick ? 5 : 10;
-        double cpu[32], worst = 0;
+        double cpu[32] = {0}, worst = 0;
 
         for (int r = 0; r < nr; r++) {
             dead_peer(&a[r], &cpu[r]);
