@@ -180,6 +180,38 @@ START_TEST(test_toc_corrupt_header)
 }
 END_TEST
 
+/* An inserter killed between claiming a slot and publishing it: the key reads as
+ * absent and stays taken; nothing else is disturbed. */
+START_TEST(test_toc_half_insert)
+{
+    size_t size = 8192;
+    char *base = aligned_alloc(64, size);
+    dsm_toc *t;
+    void *p, *r;
+    int found = 0;
+
+    ck_assert_int_eq(dsm_toc_create(base, size, 4, &t), 0);
+    ck_assert_int_eq(dsm_toc_allocate(t, 64, &p), 0);
+    ck_assert_int_eq(dsm_toc_insert(t, 5, p), 0);
+    for (int i = 0; i < 16; i++) {
+        uint64_t *ent = (uint64_t *)(base + 64) + 2 * i;
+
+        if (ent[0] == 5) {
+            ent[1] = 0; /* the state a SIGKILL after the claim leaves */
+            found = 1;
+        }
+    }
+    ck_assert(found);
+    ck_assert_int_eq(dsm_toc_lookup(t, 5, &r), -ENOENT);
+    ck_assert_int_eq(dsm_toc_insert(t, 5, p), -EEXIST);
+    ck_assert_int_eq(dsm_toc_insert(t, 6, p), 0);
+    ck_assert_int_eq(dsm_toc_lookup(t, 6, &r), 0);
+    ck_assert_ptr_eq(r, p);
+    dsm_toc_release(t);
+    free(base);
+}
+END_TEST
+
 /* Random scribbles over a populated table: every answer is in bounds or an error. */
 START_TEST(test_toc_scribble)
 {
@@ -235,6 +267,7 @@ Suite *suite_toc(void)
     tcase_add_test(tc, test_toc_basics);
     tcase_add_test(tc, test_toc_concurrent_inserts);
     tcase_add_test(tc, test_toc_corrupt_header);
+    tcase_add_test(tc, test_toc_half_insert);
     tcase_add_test(tc, test_toc_scribble);
     suite_add_tcase(s, tc);
     return s;
