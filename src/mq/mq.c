@@ -70,7 +70,7 @@ static _Atomic int spin_allowed = 1;
 static bool cpus_to_spare(int64_t now)
 {
     int64_t last = atomic_load_explicit(&load_checked_ns, memory_order_relaxed);
-    static long ncpus;
+    static _Atomic long ncpus;
     char buf[128];
     ssize_t n;
     int fd;
@@ -79,8 +79,8 @@ static bool cpus_to_spare(int64_t now)
         !atomic_compare_exchange_strong_explicit(&load_checked_ns, &last, now,
                                                  memory_order_relaxed, memory_order_relaxed))
         return atomic_load_explicit(&spin_allowed, memory_order_relaxed) != 0;
-    if (ncpus <= 0)
-        ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (atomic_load_explicit(&ncpus, memory_order_relaxed) <= 0)
+        atomic_store_explicit(&ncpus, sysconf(_SC_NPROCESSORS_ONLN), memory_order_relaxed);
     fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return true;
@@ -98,7 +98,9 @@ static bool cpus_to_spare(int64_t now)
             while (p > buf && p[-1] >= '0' && p[-1] <= '9')
                 p--;
             running = strtol(p, NULL, 10);
-            atomic_store_explicit(&spin_allowed, running <= ncpus, memory_order_relaxed);
+            atomic_store_explicit(&spin_allowed,
+                                  running <= atomic_load_explicit(&ncpus, memory_order_relaxed),
+                                  memory_order_relaxed);
         }
     }
     return atomic_load_explicit(&spin_allowed, memory_order_relaxed) != 0;
