@@ -22,7 +22,7 @@ BENCH_FLAGS =
 .PHONY: bench
 # Every phase, one program after the other (each prints its table with the
 # floor measured in the same run).  bench-<layer> runs one alone.
-bench: bench-segments bench-area
+bench: bench-segments bench-area bench-mq
 .PHONY: bench-segments
 bench-segments: bench/dsm_bench$(EXEEXT)
 	./bench/dsm_bench$(EXEEXT) $(BENCH_FLAGS)
@@ -35,3 +35,15 @@ bench_area_bench_LDADD = libdynshm.la
 .PHONY: bench-area
 bench-area: bench/area_bench$(EXEEXT)
 	./bench/area_bench$(EXEEXT) $(BENCH_FLAGS)
+# The table of contents and the message queue against their floors (issue 14):
+# `make bench-mq` (BENCH_MQ_FLAGS=--quick for a smoke run).  Results in doc/performance.md.
+EXTRA_PROGRAMS += bench/mq_bench
+CLEANFILES += bench/mq_bench$(EXEEXT)
+bench_mq_bench_SOURCES = bench/mq_bench.c bench/mq_floor.h bench/mq_floor.c
+bench_mq_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src -I$(top_srcdir)/bench
+bench_mq_bench_LDADD = libdynshm_core.la
+
+BENCH_MQ_FLAGS =
+.PHONY: bench-mq
+bench-mq: bench/mq_bench$(EXEEXT)
+	./bench/mq_bench$(EXEEXT) $(BENCH_MQ_FLAGS) $(BENCH_FLAGS)

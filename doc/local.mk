@@ -135,3 +135,26 @@ MAN3_PAGES += \
 	doc/man3/dsm_lock_mark_consistent.3 \
 	doc/man3/dsm_lock_release.3 \
 	doc/man3/dsm_lock_try_acquire.3
+
+# issue 14: the table of contents and the message queue.
+MAN3_PAGES += \
+	doc/man3/dsm_mq_attach.3 \
+	doc/man3/dsm_mq_create.3 \
+	doc/man3/dsm_mq_detach.3 \
+	doc/man3/dsm_mq_estimate.3 \
+	doc/man3/dsm_mq_receive.3 \
+	doc/man3/dsm_mq_ref_map.3 \
+	doc/man3/dsm_mq_send.3 \
+	doc/man3/dsm_mq_send_ref.3 \
+	doc/man3/dsm_mq_sendv.3 \
+	doc/man3/dsm_mq_set_peer.3 \
+	doc/man3/dsm_toc_allocate.3 \
+	doc/man3/dsm_toc_attach.3 \
+	doc/man3/dsm_toc_create.3 \
+	doc/man3/dsm_toc_estimate.3 \
+	doc/man3/dsm_toc_estimate_chunk.3 \
+	doc/man3/dsm_toc_estimate_keys.3 \
+	doc/man3/dsm_toc_estimator_init.3 \
+	doc/man3/dsm_toc_insert.3 \
+	doc/man3/dsm_toc_lookup.3 \
+	doc/man3/dsm_toc_release.3

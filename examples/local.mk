@@ -22,8 +22,15 @@ check_PROGRAMS += examples/area_tree
 examples_area_tree_SOURCES = examples/area_tree.c
 examples_area_tree_LDADD = libdynshm.la
 
+# Issue 14: a supervisor and workers talking through message queues found in a
+# segment's table of contents; one worker is killed (doc/guide.md quotes it).
+check_PROGRAMS += examples/mq_workers
+examples_mq_workers_SOURCES = examples/mq_workers.c
+examples_mq_workers_LDADD = libdynshm.la
+
 # `make examples` builds them alone (the demo command runs raw_roundtrip).
 EXAMPLE_BINARIES = examples/raw_roundtrip$(EXEEXT) examples/fork_server$(EXEEXT) \
-	examples/exec_worker_demo$(EXEEXT) examples/area_tree$(EXEEXT)
+	examples/exec_worker_demo$(EXEEXT) examples/area_tree$(EXEEXT) \
+	examples/mq_workers$(EXEEXT)
 examples: $(EXAMPLE_BINARIES)
 .PHONY: examples

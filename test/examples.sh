@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # test/examples.sh - runs the example programs the user guide quotes
-# (examples/fork_server, examples/exec_worker_demo); run by `make check`.
+# (examples/fork_server, examples/exec_worker_demo, examples/mq_workers); run by
+# `make check`.
 #
 # Each run gets a fresh data directory.  A run passes when the program exits
 # 0 (it checks its own story: counters, crash policy, segments gone), its
@@ -27,7 +28,7 @@ export LC_ALL
 
 EX=$(pwd)/examples
 srcdir=${srcdir:-.}
-for p in fork_server exec_worker_demo; do
+for p in fork_server exec_worker_demo mq_workers; do
     if [ ! -x "$EX/$p" ]; then
         echo "ERROR: $EX/$p is not built"
         exit 99
@@ -101,6 +102,7 @@ case " $available " in
 esac
 run area-tree 'killed worker handled by (reclaim|a reset)' area_tree
 run fork-none 'DSM_EDISABLED, as expected' fork_server -c dynamic_shared_memory_type=none
+run mq-workers 'worker 2: gone \(-EPIPE\) after' mq_workers
 
 out=$("$EX/fork_server" -c dsm_max_segments=0 "$T/bad" 2>&1)
 rc=$?

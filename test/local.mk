@@ -135,3 +135,17 @@ EXTRA_DIST += test/testlib.sh
 if HAVE_CHECK
 test_check_dynshm_SOURCES += test/check_area.c
 endif
+# ---- issue 14: the table of contents and the message queue ------------------------
+if HAVE_CHECK
+test_check_dynshm_SOURCES += test/check_toc.c test/check_mq.c
+endif
+
+# libFuzzer target for the queue's and the table of contents' shared state
+# (scripts/fuzz.sh mq); it drives a script from a valid start, so it needs no seeds.
+if ENABLE_FUZZING
+noinst_PROGRAMS += test/fuzz/fuzz_mq
+endif
+test_fuzz_fuzz_mq_SOURCES = test/fuzz/fuzz_mq.c
+test_fuzz_fuzz_mq_CPPFLAGS = $(FUZZ_TARGET_CPPFLAGS)
+test_fuzz_fuzz_mq_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+test_fuzz_fuzz_mq_LDADD = libdynshm_core.la

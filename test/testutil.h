@@ -22,6 +22,8 @@ Suite *suite_control(void);
 Suite *suite_killpoints(void);
 Suite *suite_process(void);
 Suite *suite_area(void);
+Suite *suite_toc(void);
+Suite *suite_mq(void);
 
 /*
  * Every data directory a test makes lives under one root per run, so the

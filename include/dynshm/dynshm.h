@@ -13,5 +13,7 @@
 #include <dynshm/inspect.h>
 #include <dynshm/area.h>
 #include <dynshm/lock.h>
+#include <dynshm/toc.h>
+#include <dynshm/mq.h>
 
 #endif /* DYNSHM_DYNSHM_H */
