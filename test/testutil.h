@@ -65,6 +65,15 @@ void tu_sysv_mark(void);     /* a test calls this first: count from here */
 int tu_sysv_count_new(void); /* since the mark (or the run's start) */
 int tu_sysv_remove_new(void);
 
+/*
+ * memfd segments (no name anywhere): the distinct files "memfd:dynshm.<id>.*"
+ * any visible process holds open; and stat() of this process's descriptor
+ * of the memfd called `name` (as dsm_impl_segment_name() gives it), 0 or -1.
+ */
+struct stat;
+int tu_count_memfd(const char *id);
+int tu_memfd_stat(const char *name, struct stat *st);
+
 /* Number of descriptors and of shared mappings this process has (leak checks). */
 int tu_count_fds(void);
 int tu_count_maps(void);

@@ -28,6 +28,7 @@
 #include "cleanup.h"
 #include "datadir.h"
 #include "dsm_int.h"
+#include "keeper.h"
 
 static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
@@ -281,6 +282,7 @@ static void drop_own_mappings(void)
 
 static void reset_process_state(void)
 {
+    dsm__keeper_stop(); /* before the instance it serves is closed */
     dsm__forget_all(false, false);
     if (dsm__p.inst)
         dsm_impl_instance_close(dsm__p.inst);
@@ -305,8 +307,10 @@ static int check_can_start(const char *datadir)
         return dsm__error(DSM_ESTATE, "dynamic shared memory is already started in this process");
     if ((rc = dsm__datadir_check(datadir)) < 0)
         return rc;
-    if (dsm__p.forked)
+    if (dsm__p.forked) {
+        dsm__keeper_after_fork();
         reset_process_state(); /* a fork child starting on its own */
+    }
     return 0;
 }
 
@@ -344,6 +348,11 @@ int dsm_supervisor_start(const char *datadir, const dsm_settings *settings)
     if (rc < 0)
         goto fail;
     dsm__p.supervisor = true;
+    if ((rc = dsm__keeper_start()) < 0) {
+        stop_control();
+        dsm__state_remove(dsm__p.datadir);
+        goto fail;
+    }
     dsm__p.initialised = true;
     dsm__log(DSM_LOG_INFO, "dynamic shared memory started: backend %s, instance %s, "
                            "%u segments", dsm_impl_type_name(c.type),
@@ -384,6 +393,7 @@ int dsm_supervisor_shutdown(void)
         return dsm__error(DSM_ESTATE, "only a started supervisor can shut dynamic shared memory "
                                       "down");
     drop_own_mappings();
+    dsm__keeper_stop();
     n = stop_control();
     dsm__state_remove(dsm__p.datadir);
     dsm__log(DSM_LOG_INFO, "shut down: destroyed %d dynamic shared memory segment(s)", n);
@@ -408,6 +418,7 @@ int dsm_worker_init_after_fork(void)
      * the instance has given back.
      */
     dsm__forget_all(false, true);
+    dsm__keeper_after_fork(); /* memfd: the supervisor's socket and holds stay its own */
     dsm__p.pid = getpid();
     dsm__p.supervisor = false;
     dsm__p.forked = false;
