@@ -21,6 +21,7 @@ Suite *suite_hostile(void);
 Suite *suite_control(void);
 Suite *suite_killpoints(void);
 Suite *suite_process(void);
+Suite *suite_memfd(void);
 
 /*
  * Every data directory a test makes lives under one root per run, so the
