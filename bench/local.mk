@@ -21,3 +21,10 @@ BENCH_FLAGS =
 .PHONY: bench
 bench: bench/dsm_bench$(EXEEXT)
 	./bench/dsm_bench$(EXEEXT) $(BENCH_FLAGS)
+
+# Huge pages against normal pages (first touch, random loads) in one run;
+# run as root: it reserves pages through /proc/sys/vm/nr_hugepages and
+# puts the old value back.  ./bench/dsm_bench_huge [SIZE_MIB [ROUNDS]]
+noinst_PROGRAMS += bench/dsm_bench_huge
+bench_dsm_bench_huge_SOURCES = bench/huge.c
+bench_dsm_bench_huge_LDADD = libdynshm.la

@@ -22,6 +22,7 @@ Suite *suite_control(void);
 Suite *suite_killpoints(void);
 Suite *suite_process(void);
 Suite *suite_memfd(void);
+Suite *suite_hugepages(void);
 
 /*
  * Every data directory a test makes lives under one root per run, so the

@@ -265,7 +265,9 @@ int dsm_create(size_t size, int flags, dsm_segment **out)
         free(seg);
         return dsm__error(keep, "%s", msg);
     }
-    rc = dsm__control_slot_publish(&dsm__p.ctl, seg->slot, seg->ref, size, seg->impl.os_id);
+    /* The backend's size: huge pages round it up, and attach checks against it. */
+    rc = dsm__control_slot_publish(&dsm__p.ctl, seg->slot, seg->ref, seg->impl.size,
+                                   seg->impl.os_id);
     if (rc < 0) {
         /* The slot stays CREATING with our claim: destroy the object and free it. */
         int keep = rc;

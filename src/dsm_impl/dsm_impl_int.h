@@ -85,7 +85,15 @@ struct dsm_impl_instance {
     int dirfd;            /* mmap: the segment directory; otherwise -1 */
     char *dirpath;        /* mmap: its path, for messages; otherwise NULL */
     void *priv;           /* backend state (memfd: registry and holds); NULL otherwise */
+    /* huge pages (hugepages.c): set once by dsm__impl_set_huge_pages() */
+    int huge_mode;        /* DSM_HUGE_OFF, DSM_HUGE_TRY, DSM_HUGE_ON */
+    bool huge_active;     /* creates ask for huge pages of huge_size bytes */
+    bool huge_said;       /* try's fallback has been logged (once per instance) */
+    size_t huge_size;
 };
+
+/* The huge_pages setting's values. */
+enum { DSM_HUGE_OFF = 0, DSM_HUGE_TRY = 1, DSM_HUGE_ON = 2 };
 
 struct dsm__impl_ops {
     int (*open)(dsm_impl_instance *inst);
@@ -157,6 +165,24 @@ int dsm__impl_hold(dsm_impl_instance *inst, dsm_handle handle, int fd);
 int dsm__impl_unhold(dsm_impl_instance *inst, dsm_handle handle);
 void dsm__impl_forget(dsm_impl_instance *inst, dsm_impl_segment *seg);
 void dsm__impl_after_fork(dsm_impl_instance *inst);
+
+/* ---- huge pages (hugepages.c) ---------------------------------------------------- */
+
+/*
+ * Configure huge pages for inst: mode DSM_HUGE_*, size in bytes (0: the
+ * system's default).  With on, an error naming what is missing if this
+ * backend and system cannot have them; with try, the reason is logged once
+ * and creates use normal pages.
+ */
+int dsm__impl_set_huge_pages(dsm_impl_instance *inst, int mode, size_t size);
+/* size rounded up to the huge page size when huge pages are active. */
+size_t dsm__impl_huge_round(const dsm_impl_instance *inst, size_t size);
+/* try: say once (log hook) why a create falls back to normal pages. */
+void dsm__impl_huge_fallback(dsm_impl_instance *inst, const char *fmt, ...) DSM_PRINTF(2, 3);
+/* A count from /sys/kernel/mm/hugepages/hugepages-<size>kB/<which>, or -1. */
+long dsm__huge_pages_count(size_t page_size, const char *which);
+/* log2 of a power-of-two page size (for MFD_HUGE_SHIFT / SHM_HUGE_SHIFT). */
+int dsm__huge_shift(size_t page_size);
 
 /* ---- helpers of the descriptor backends (fdobj.c, sweep.c) ---------------------- */
 

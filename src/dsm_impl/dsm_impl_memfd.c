@@ -64,6 +64,10 @@
 #include "dsm_impl_int.h"
 #include "memfd_registry.h"
 
+#ifndef MFD_HUGE_SHIFT
+#define MFD_HUGE_SHIFT 26 /* linux/memfd.h: HUGETLB_FLAG_ENCODE_SHIFT */
+#endif
+
 /* The descriptors this process keeps for pins (the hold op), by handle. */
 struct memfd_hold {
     dsm_handle handle;
@@ -100,8 +104,9 @@ static int memfd_name(const dsm_impl_instance *inst, dsm_handle handle, char *bu
     dsm__impl_object_name(inst, handle, buf + sizeof("memfd:") - 1);
     if (len >= n + 40 && state(inst) != NULL &&
         dsm__memfd_reg_find(state(inst)->reg, handle, &loc) == 0 && loc.n > 0)
-        snprintf(buf + n - 1, len - n + 1, " (pid %d fd %d%s)", (int)loc.h[0].pid,
-                 (int)loc.h[0].fd, loc.n > 1 ? ", ..." : "");
+        snprintf(buf + n - 1, len - n + 1, " (pid %d fd %d%s%s)", (int)loc.h[0].pid,
+                 (int)loc.h[0].fd, loc.n > 1 ? ", ..." : "",
+                 (loc.flags & DSM_MEMFD_HUGE) ? ", huge pages" : "");
     return 0;
 }
 
@@ -166,19 +171,23 @@ static int check_machine_size(size_t size, const char *name)
                       name, size, total);
 }
 
-static int memfd_create_op(dsm_impl_instance *inst, dsm_handle handle, size_t size,
-                           dsm_impl_segment *seg)
+/* One attempt at create, with huge pages or without; see memfd_create_op. */
+static int create_once(dsm_impl_instance *inst, dsm_handle handle, size_t size, bool huge,
+                       dsm_impl_segment *seg)
 {
     char name[sizeof("memfd:") + DSM_IMPL_OBJECT_NAME_SIZE];
     const char *bare = name + sizeof("memfd:") - 1; /* what memfd_create is given */
+    unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
     struct stat st;
     uint32_t holder;
     int fd, rc, e;
 
     memfd_name(inst, handle, name, sizeof(name));
-    if ((rc = check_machine_size(size, name)) < 0)
+    if (huge)
+        flags |= MFD_HUGETLB | ((unsigned)dsm__huge_shift(inst->huge_size) << MFD_HUGE_SHIFT);
+    else if ((rc = check_machine_size(size, name)) < 0)
         return rc;
-    fd = dsm__sys.memfd_create(bare, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    fd = dsm__sys.memfd_create(bare, flags);
     if (fd < 0) {
         e = errno;
         return dsm__error(-e, "could not create shared memory segment \"%s\": %m", name);
@@ -203,7 +212,8 @@ static int memfd_create_op(dsm_impl_instance *inst, dsm_handle handle, size_t si
         goto fail_unmap;
     }
     rc = dsm__memfd_reg_insert(state(inst)->reg, handle, (uint64_t)st.st_dev,
-                               (uint64_t)st.st_ino, size, 0, fd, &holder);
+                               (uint64_t)st.st_ino, size, huge ? DSM_MEMFD_HUGE : 0, fd,
+                               &holder);
     if (rc < 0)
         goto fail_unmap; /* -EEXIST (silent): the handle is registered already */
     seg->os_id = (int64_t)st.st_ino;
@@ -217,6 +227,32 @@ fail_unmap:
 fail_close:
     dsm__sys.close(fd);
     return rc;
+}
+
+/*
+ * With huge pages active the size is rounded up to whole huge pages; a
+ * create that cannot get them (none free, or the kernel refuses) fails
+ * under huge_pages = on, naming what is missing, and under try falls back
+ * to normal pages, saying so once.
+ */
+static int memfd_create_op(dsm_impl_instance *inst, dsm_handle handle, size_t size,
+                           dsm_impl_segment *seg)
+{
+    size_t huge = dsm__impl_huge_round(inst, size);
+    int rc;
+
+    if (!inst->huge_active)
+        return create_once(inst, handle, size, false, seg);
+    rc = create_once(inst, handle, huge, true, seg);
+    if (rc == 0 || rc == -EEXIST)
+        return rc;
+    if (inst->huge_mode == DSM_HUGE_ON)
+        return dsm__error(rc, "%s (huge_pages = on: %zu kB pages, %ld free of %ld reserved)",
+                          dsm_errmsg(), inst->huge_size >> 10,
+                          dsm__huge_pages_count(inst->huge_size, "free_hugepages"),
+                          dsm__huge_pages_count(inst->huge_size, "nr_hugepages"));
+    dsm__impl_huge_fallback(inst, "%s", dsm_errmsg());
+    return create_once(inst, handle, size, false, seg);
 }
 
 /* Open holder k's descriptor and prove it is the segment; returns fd or -errno. */
@@ -246,7 +282,7 @@ static int memfd_attach(dsm_impl_instance *inst, dsm_handle handle, dsm_impl_seg
     struct dsm__memfd_reg *reg = state(inst)->reg;
     char name[sizeof("memfd:") + DSM_IMPL_OBJECT_NAME_SIZE];
     struct dsm__memfd_loc loc;
-    struct stat st;
+    struct stat st = {0};
     uint32_t holder;
     void *addr;
     int fd = -ENOENT, rc;

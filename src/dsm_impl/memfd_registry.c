@@ -61,7 +61,7 @@
 #define REG_VERSION 1
 #define REG_BUCKETS 8192u
 #define REG_WAYS 8u
-#define REG_RECORDS (REG_BUCKETS * REG_WAYS) /* 65536 live segments per data directory */
+#define REG_RECORDS ((size_t)REG_BUCKETS * REG_WAYS) /* 65536 live segments per data directory */
 #define REG_HOLDERS (1u << 18)                /* 262144 descriptors held, all processes */
 #define REG_NONE UINT32_MAX
 #define REG_HEADER_SPACE 4096u

@@ -25,6 +25,9 @@
 /* At most this many holders are copied out by one lookup (attach tries them in turn). */
 #define DSM_MEMFD_MAX_TRY 8
 
+/* Record flags. */
+#define DSM_MEMFD_HUGE 0x1u /* backed by huge pages */
+
 /* What a holder entry stands for. */
 enum dsm__memfd_kind {
     DSM_MEMFD_FREE = 0,
