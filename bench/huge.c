@@ -68,7 +68,7 @@ static int measure(const char *dir, const char *huge, size_t size, double *touch
                    double *load_ns)
 {
     const char *opts[] = {"dynamic_shared_memory_type=memfd", huge};
-    const size_t loads = 20u * 1000 * 1000;
+    const size_t loads = (size_t)20 * 1000 * 1000;
     dsm_settings *s;
     dsm_segment *seg;
     volatile uint64_t sink = 0;

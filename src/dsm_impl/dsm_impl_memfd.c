@@ -68,19 +68,62 @@
 #define MFD_HUGE_SHIFT 26 /* linux/memfd.h: HUGETLB_FLAG_ENCODE_SHIFT */
 #endif
 
-/* The descriptors this process keeps for pins (the hold op), by handle. */
+/*
+ * The descriptors this process keeps for pins (the hold op), hashed by
+ * handle: a supervisor may hold many thousands, and every destroy asks
+ * whether it holds that one.
+ */
 struct memfd_hold {
     dsm_handle handle;
     int fd;
     uint32_t holder;
+    struct memfd_hold *next;
 };
 
 struct memfd_state {
     struct dsm__memfd_reg *reg;
-    pthread_mutex_t mu; /* guards holds */
-    struct memfd_hold *holds;
-    size_t nholds, cap;
+    pthread_mutex_t mu; /* guards the holds */
+    struct memfd_hold **bucket;
+    size_t nbuckets, nholds; /* nbuckets: 0 or a power of two */
 };
+
+/* The link that points at handle's hold (or at the NULL ending its chain); mu held. */
+static struct memfd_hold **hold_slot(struct memfd_state *st, dsm_handle handle)
+{
+    struct memfd_hold **pp;
+
+    if (st->nbuckets == 0)
+        return NULL;
+    pp = &st->bucket[dsm__mix64(handle) & (st->nbuckets - 1)];
+    while (*pp && (*pp)->handle != handle)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+/* Room for one more hold (rehashing when the table is full); 0 or -ENOMEM. mu held. */
+static int hold_room(struct memfd_state *st)
+{
+    size_t n = st->nbuckets ? st->nbuckets * 2 : 64;
+    struct memfd_hold **b;
+
+    if (st->nholds < st->nbuckets)
+        return 0;
+    if ((b = calloc(n, sizeof(*b))) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < st->nbuckets; i++) {
+        for (struct memfd_hold *h = st->bucket[i], *next; h; h = next) {
+            size_t k = dsm__mix64(h->handle) & (n - 1);
+
+            next = h->next;
+            h->next = b[k];
+            b[k] = h;
+        }
+    }
+    free(st->bucket);
+    st->bucket = b;
+    st->nbuckets = n;
+    return 0;
+}
 
 static struct memfd_state *state(const dsm_impl_instance *inst)
 {
@@ -128,10 +171,16 @@ static int memfd_open(dsm_impl_instance *inst)
 
 static void drop_all_holds(struct memfd_state *st, bool registered)
 {
-    for (size_t i = 0; i < st->nholds; i++) {
-        if (registered)
-            dsm__memfd_reg_drop_holder(st->reg, st->holds[i].holder, st->holds[i].fd);
-        dsm__sys.close(st->holds[i].fd);
+    for (size_t i = 0; i < st->nbuckets; i++) {
+        while (st->bucket[i]) {
+            struct memfd_hold *h = st->bucket[i];
+
+            st->bucket[i] = h->next;
+            if (registered)
+                dsm__memfd_reg_drop_holder(st->reg, h->holder, h->fd);
+            dsm__sys.close(h->fd);
+            free(h);
+        }
     }
     st->nholds = 0;
 }
@@ -143,7 +192,7 @@ static void memfd_close(dsm_impl_instance *inst)
     if (st == NULL)
         return;
     drop_all_holds(st, true);
-    free(st->holds);
+    free(st->bucket);
     dsm__memfd_reg_close(st->reg);
     pthread_mutex_destroy(&st->mu);
     free(st);
@@ -371,17 +420,22 @@ static int drop_hold(struct memfd_state *st, dsm_handle handle)
 {
     int found = -ENOENT;
 
+    struct memfd_hold **pp, *h = NULL;
+
     pthread_mutex_lock(&st->mu);
-    for (size_t i = 0; i < st->nholds; i++) {
-        if (st->holds[i].handle != handle)
-            continue;
-        dsm__memfd_reg_drop_holder(st->reg, st->holds[i].holder, st->holds[i].fd);
-        dsm__sys.close(st->holds[i].fd);
-        st->holds[i] = st->holds[--st->nholds];
+    pp = hold_slot(st, handle);
+    if (pp && *pp) {
+        h = *pp;
+        *pp = h->next;
+        st->nholds--;
         found = 0;
-        break;
     }
     pthread_mutex_unlock(&st->mu);
+    if (h) {
+        dsm__memfd_reg_drop_holder(st->reg, h->holder, h->fd);
+        dsm__sys.close(h->fd);
+        free(h);
+    }
     return found;
 }
 
@@ -431,7 +485,7 @@ static int memfd_hold(dsm_impl_instance *inst, dsm_handle handle, int fd)
 {
     struct memfd_state *st = state(inst);
     char name[sizeof("memfd:") + DSM_IMPL_OBJECT_NAME_SIZE];
-    struct memfd_hold *h;
+    struct memfd_hold *h, **pp;
     struct stat sb;
     uint32_t holder;
     int rc;
@@ -441,29 +495,31 @@ static int memfd_hold(dsm_impl_instance *inst, dsm_handle handle, int fd)
         return dsm__error(-errno, "could not stat shared memory segment \"%s\": %m", name);
     if ((rc = dsm__impl_check_owner(&sb, "shared memory segment", name)) < 0)
         return rc;
+    if ((h = malloc(sizeof(*h))) == NULL)
+        return dsm__error(-ENOMEM, "out of memory");
     pthread_mutex_lock(&st->mu);
-    for (size_t i = 0; i < st->nholds; i++) {
-        if (st->holds[i].handle == handle) {
-            pthread_mutex_unlock(&st->mu);
-            return dsm__error(-EALREADY, "shared memory segment \"%s\" is already held", name);
-        }
+    pp = hold_slot(st, handle);
+    if (pp && *pp) {
+        pthread_mutex_unlock(&st->mu);
+        free(h);
+        return dsm__error(-EALREADY, "shared memory segment \"%s\" is already held", name);
     }
-    if (st->nholds == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 16;
-
-        h = realloc(st->holds, cap * sizeof(*h));
-        if (h == NULL) {
-            pthread_mutex_unlock(&st->mu);
-            return dsm__error(-ENOMEM, "out of memory");
-        }
-        st->holds = h;
-        st->cap = cap;
+    if (hold_room(st) < 0) {
+        pthread_mutex_unlock(&st->mu);
+        free(h);
+        return dsm__error(-ENOMEM, "out of memory");
     }
     rc = dsm__memfd_reg_add_holder(st->reg, handle, (uint64_t)sb.st_ino, fd, DSM_MEMFD_HOLD,
                                    &holder);
-    if (rc == 0)
-        st->holds[st->nholds++] = (struct memfd_hold){handle, fd, holder};
+    if (rc == 0) {
+        *h = (struct memfd_hold){handle, fd, holder, NULL};
+        pp = hold_slot(st, handle);
+        *pp = h;
+        st->nholds++;
+        h = NULL;
+    }
     pthread_mutex_unlock(&st->mu);
+    free(h);
     if (rc == -ENOENT)
         return dsm__error(-ENOENT, "shared memory segment \"%s\" is not registered with that "
                                    "descriptor's inode",
