@@ -208,6 +208,21 @@ START_TEST(test_settings_and_dsm)
     }
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker: %d", WEXITSTATUS(st));
+    /* A worker that joins through the data directory, as an exec'd one does,
+     * learns the policy from the control segment: its creates are huge too. */
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dsm_segment *s;
+
+        if (dsm_worker_attach(v.dir) != 0 || dsm_create(1000, 0, &s) != 0) {
+            fprintf(stderr, "worker: %s\n", dsm_errmsg());
+            _exit(20);
+        }
+        _exit(dsm_segment_map_length(s) == PAGE_2M ? 0 : 21);
+    }
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "joined worker: %d", WEXITSTATUS(st));
     ck_assert_int_eq(dsm_detach(seg), 0);
     ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
     ck_assert_int_eq(sv_objects(&v), 0);
