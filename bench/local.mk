@@ -47,3 +47,13 @@ BENCH_MQ_FLAGS =
 .PHONY: bench-mq
 bench-mq: bench/mq_bench$(EXEEXT)
 	./bench/mq_bench$(EXEEXT) $(BENCH_MQ_FLAGS) $(BENCH_FLAGS)
+# Huge pages against normal pages (first touch, random loads) in one run;
+# run as root: it reserves pages through /proc/sys/vm/nr_hugepages and
+# puts the old value back.  ./bench/dsm_bench_huge [SIZE_MIB [ROUNDS]]
+EXTRA_PROGRAMS += bench/dsm_bench_huge
+CLEANFILES += bench/dsm_bench_huge$(EXEEXT)
+.PHONY: bench-huge
+bench-huge: bench/dsm_bench_huge$(EXEEXT)
+	./bench/dsm_bench_huge$(EXEEXT)
+bench_dsm_bench_huge_SOURCES = bench/huge.c
+bench_dsm_bench_huge_LDADD = libdynshm.la

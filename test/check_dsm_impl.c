@@ -51,7 +51,8 @@ static int fx_open(struct fx *f, int type)
 /* Objects of this instance still present (SysV: probed by every test handle). */
 static int fx_leftovers(struct fx *f)
 {
-    int n = tu_count_posix(dsm_impl_instance_id(f->inst)) + tu_count_mmap(f->dir);
+    int n = tu_count_posix(dsm_impl_instance_id(f->inst)) + tu_count_mmap(f->dir) +
+            tu_count_memfd(dsm_impl_instance_id(f->inst));
 
     if (f->type == DSM_IMPL_SYSV) {
         for (dsm_handle h = 1; h < TU_MAX_TEST_HANDLE; h++) {
@@ -313,6 +314,10 @@ START_TEST(test_permissions_owner_only)
 
         ck_assert_int_eq(shmctl((int)seg.os_id, IPC_STAT, &ds), 0);
         ck_assert_int_eq(ds.shm_perm.mode & 0777, 0600);
+    } else if (f.type == DSM_IMPL_MEMFD) {
+        ck_assert_int_eq(tu_memfd_stat(name, &st), 0);
+        ck_assert_int_eq(st.st_mode & 0777, 0600);
+        ck_assert_int_eq((int64_t)st.st_ino, seg.os_id);
     } else {
         char path[600];
 
@@ -340,6 +345,8 @@ START_TEST(test_foreign_object_refused)
     char name[512], path[600];
     int fd = -1, shmid = -1;
 
+    if (_i == DSM_IMPL_MEMFD)
+        return; /* no name to squat: test_memfd_foreign_descriptor covers what can be faked */
     if (!fx_open(&f, _i))
         return;
     ck_assert_int_eq(dsm_impl_segment_name(f.inst, 8, name, sizeof(name)), 0);
@@ -487,6 +494,10 @@ START_TEST(test_segment_names)
         snprintf(want, sizeof(want), "%s/dynshm_mmap/dynshm.%s.00000000000000ab", f.dir,
                  dsm_impl_instance_id(f.inst));
         ck_assert_str_eq(name, want);
+    } else if (f.type == DSM_IMPL_MEMFD) {
+        snprintf(want, sizeof(want), "memfd:dynshm.%s.00000000000000ab",
+                 dsm_impl_instance_id(f.inst));
+        ck_assert_str_eq(name, want);
     } else {
         ck_assert_int_eq(strncmp(name, "key 0x", 6), 0);
     }
@@ -551,6 +562,12 @@ START_TEST(test_enospc_in_small_tmpfs)
 
     if (_i == DSM_IMPL_SYSV || !fx_open(&f, _i))
         return;
+    if (_i == DSM_IMPL_MEMFD) {
+        /* memfd is not limited by a tmpfs size but by the memory cgroup (see the guide). */
+        printf("SKIP: test_enospc_in_small_tmpfs (memfd): no tmpfs limits it\n");
+        fx_close(&f);
+        return;
+    }
     rc = in_child(&f, child_enospc, NULL);
     if (rc == 77)
         printf("SKIP: test_enospc_in_small_tmpfs (%s): cannot mount tmpfs in a private mount "

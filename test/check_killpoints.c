@@ -69,6 +69,9 @@ static int k_shmget(key_t k, size_t s, int f) { step(); return dsm__sys_default.
 static void *k_shmat(int id, const void *a, int f) { step(); return dsm__sys_default.shmat(id, a, f); }
 static int k_shmdt(const void *a) { step(); return dsm__sys_default.shmdt(a); }
 static int k_shmctl(int id, int c, struct shmid_ds *b) { step(); return dsm__sys_default.shmctl(id, c, b); }
+static int k_memfd_create(const char *n, unsigned f) { step(); return dsm__sys_default.memfd_create(n, f); }
+static int k_fchmod(int fd, mode_t m) { step(); return dsm__sys_default.fchmod(fd, m); }
+static int k_fcntl(int fd, int c, int a) { step(); return dsm__sys_default.fcntl(fd, c, a); }
 
 /* From here on, die at step n (counted from 1). */
 static void arm(long n)
@@ -90,6 +93,9 @@ static void arm(long n)
     dsm__sys.shmat = k_shmat;
     dsm__sys.shmdt = k_shmdt;
     dsm__sys.shmctl = k_shmctl;
+    dsm__sys.memfd_create = k_memfd_create;
+    dsm__sys.fchmod = k_fchmod;
+    dsm__sys.fcntl = k_fcntl;
     dsm__control_step_hook = step;
 }
 

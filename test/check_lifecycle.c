@@ -229,6 +229,19 @@ START_TEST(test_startup_after_kill_everything)
     ck_assert_int_eq(sv_restart(&v, NULL), -EBUSY);
     ck_assert_ptr_nonnull(strstr(dsm_errmsg(), "in use"));
     kill_old_instance(leader, false);
+    if (v.type == DSM_IMPL_MEMFD) {
+        /* Nothing outlives the processes: nothing to clean, and none is attempted. */
+        ck_assert_int_eq(sv_objects(&v), 0);
+        log_capture_start();
+        ck_assert_msg(sv_restart(&v, NULL) == 0, "%s", dsm_errmsg());
+        ck_assert_int_eq(log_count("removed shared memory segment"), 0);
+        for (int i = 0; i < 3; i++)
+            ck_assert_int_eq(dsm_attach(h[i], &seg), -ENOENT);
+        ck_assert_int_eq(sv_objects(&v), 1);
+        ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+        ck_assert_int_eq(sv_objects(&v), 0);
+        return;
+    }
     ck_assert_int_eq(sv_objects(&v), 4);
 
     if (v.type == DSM_IMPL_MMAP) {
@@ -266,6 +279,8 @@ START_TEST(test_corrupt_control_segment)
     pid_t leader;
 
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    if (_i == DSM_IMPL_MEMFD)
+        return; /* a dead instance's memfd control segment is gone with it: nothing to damage */
     if (!sv_start(&v, _i, NULL))
         return;
     ck_assert_int_eq(dsm_supervisor_shutdown(), 0);

@@ -32,6 +32,8 @@ int main(void)
     srunner_add_suite(sr, suite_area());
     srunner_add_suite(sr, suite_toc());
     srunner_add_suite(sr, suite_mq());
+    srunner_add_suite(sr, suite_memfd());
+    srunner_add_suite(sr, suite_hugepages());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
@@ -49,6 +50,14 @@ static void expect_segment_mode(struct sv *v, dsm_handle h, int64_t os_id)
         ck_assert_int_eq(shmctl((int)os_id, IPC_STAT, &ds), 0);
         ck_assert_int_eq(ds.shm_perm.mode & 0777, 0600);
         ck_assert_int_eq(ds.shm_perm.cuid, geteuid());
+    } else if (v->type == DSM_IMPL_MEMFD) {
+        char name[600];
+        struct stat st;
+
+        ck_assert_int_eq(dsm_impl_segment_name(dsm__p.inst, h, name, sizeof(name)), 0);
+        ck_assert_int_eq(tu_memfd_stat(name, &st), 0);
+        ck_assert_int_eq(st.st_mode & 0777, 0600);
+        ck_assert_int_eq(st.st_uid, geteuid());
     } else {
         char path[600];
 
@@ -114,6 +123,57 @@ static int become(uid_t uid)
     return setgroups(0, NULL) == 0 && setgid(uid) == 0 && setuid(uid) == 0 ? 0 : -1;
 }
 
+/*
+ * memfd: there is no name to compute.  The registry is inside the closed
+ * data directory, and the owner's descriptors cannot be listed or reopened
+ * through /proc by another user (ptrace access check).
+ */
+static int memfd_other_user(struct two_users *t)
+{
+    char path[600], link[600];
+    dsm_impl_instance *inst;
+    DIR *procs;
+    struct dirent *p;
+    int seen = 0;
+
+    if (dsm_impl_instance_open(DSM_IMPL_MEMFD, t->v.dir, &inst) != -EACCES)
+        return 30;
+    if ((procs = opendir("/proc")) == NULL)
+        return 31;
+    while ((p = readdir(procs)) != NULL) {
+        struct stat st;
+        DIR *fds;
+        struct dirent *f;
+
+        snprintf(path, sizeof(path), "/proc/%s", p->d_name);
+        if (p->d_name[0] < '1' || p->d_name[0] > '9' || stat(path, &st) != 0 ||
+            st.st_uid != OWNER_UID)
+            continue;
+        seen++;
+        snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+        if ((fds = opendir(path)) != NULL) {
+            closedir(fds);
+            closedir(procs);
+            return 32; /* the owner's descriptor table is open to us */
+        }
+        /* Even knowing a number: no way in. */
+        for (int n = 0; n < 64; n++) {
+            int fd;
+
+            snprintf(path, sizeof(path), "/proc/%s/fd/%d", p->d_name, n);
+            if ((fd = open(path, O_RDONLY)) >= 0 || readlink(path, link, sizeof(link)) >= 0) {
+                if (fd >= 0)
+                    close(fd);
+                closedir(procs);
+                return 33;
+            }
+        }
+        (void)f;
+    }
+    closedir(procs);
+    return seen > 0 ? 0 : 34;
+}
+
 /* The other user: everything fails, except planting a squatter. */
 static int other_user(void *arg)
 {
@@ -137,6 +197,8 @@ static int other_user(void *arg)
             return 4;
         return 0;
     }
+    if (t->v.type == DSM_IMPL_MEMFD)
+        return memfd_other_user(t);
     /* posix and sysv names are global: the other user can compute them. */
     if (dsm_impl_instance_open(t->v.type, t->v.dir, &inst) != 0)
         return 5;
@@ -207,7 +269,7 @@ static int owner(void *arg)
     sync_wait_parent(&t->sync); /* the other user has done its worst */
     if (strcmp(dsm_segment_address(s), "secret") != 0)
         return 3;
-    if (t->v.type != DSM_IMPL_MMAP) {
+    if (t->v.type != DSM_IMPL_MMAP && t->v.type != DSM_IMPL_MEMFD) {
         /* The squatter's name is taken: create moves on; attach and destroy refuse it. */
         if (dsm_impl_create(dsm__p.inst, SQUATTED, 4096, &seg) != -EEXIST)
             return 4;
@@ -268,9 +330,12 @@ START_TEST(test_other_user)
 
     /* Only the squatter is left, untouched; root removes it.  (Root cannot open an
      * mmap instance here at all: the segment directory is not root's.) */
-    ck_assert_int_eq(dsm_impl_instance_open(t.v.type == DSM_IMPL_MMAP ? DSM_IMPL_NONE : t.v.type,
+    ck_assert_int_eq(dsm_impl_instance_open(t.v.type == DSM_IMPL_MMAP ||
+                                                    t.v.type == DSM_IMPL_MEMFD
+                                                ? DSM_IMPL_NONE
+                                                : t.v.type,
                                             t.v.dir, &inst), 0);
-    if (t.v.type != DSM_IMPL_MMAP)
+    if (t.v.type != DSM_IMPL_MMAP && t.v.type != DSM_IMPL_MEMFD)
         ck_assert_int_eq(dsm_impl_segment_name(inst, SQUATTED, name, sizeof(name)), 0);
     if (t.v.type == DSM_IMPL_POSIX) {
         char buf[sizeof(SQUAT_MARK)];

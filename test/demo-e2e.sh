@@ -269,19 +269,19 @@ none_checks() {
     D=$1
     session_open A 3 "$D"
     ask A 3 "create something"
-    expect "none: create in a session gives the library's disabled error" "$answer" \
-        "ERROR: dynamic shared memory is disabled (dynamic_shared_memory_type = none) HINT: Set dynamic_shared_memory_type to one of posix, sysv, mmap to use it."
+    expect_match "none: create in a session gives the library's disabled error and a hint" "$answer" \
+        '^ERROR: dynamic shared memory is disabled \(dynamic_shared_memory_type = none\) HINT: Set dynamic_shared_memory_type to one of posix, [a-z, ]+ to use it\.$'
     expect_match "none: the failed create is an ERROR line in the server log too" \
         "$(grep -c 'ERROR: *session [0-9]*: dynamic shared memory is disabled' "$D/dsm_demo.log")" '^[1-9]' 
     out=$(timeout 10 "$DEMO" create -D "$D" something 2>&1)
-    expect "none: one-shot create fails the same way" "$?: $out" \
-        "1: dsm_demo: dynamic shared memory is disabled (dynamic_shared_memory_type = none) HINT: Set dynamic_shared_memory_type to one of posix, sysv, mmap to use it."
+    expect_match "none: one-shot create fails the same way" "$?: $out" \
+        '^1: dsm_demo: dynamic shared memory is disabled \(dynamic_shared_memory_type = none\) HINT: Set dynamic_shared_memory_type to one of posix, [a-z, ]+ to use it\.$'
     ask A 3 "crash"
     expect_match "none: a worker crash" "$answer" '^crashed'
     session_close A 3
     out=$(echo "read 0123456789abcdef" | timeout 10 "$DEMO" session -D "$D" 2>&1)
-    expect "none: the server keeps accepting after the crash" "$?: $out" \
-        "1: ERROR: dynamic shared memory is disabled (dynamic_shared_memory_type = none) HINT: Set dynamic_shared_memory_type to one of posix, sysv, mmap to use it."
+    expect_match "none: the server keeps accepting after the crash" "$?: $out" \
+        '^1: ERROR: dynamic shared memory is disabled \(dynamic_shared_memory_type = none\) HINT: Set dynamic_shared_memory_type to one of posix, [a-z, ]+ to use it\.$'
 }
 
 # ---- one backend --------------------------------------------------------------------

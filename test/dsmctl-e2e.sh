@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # test/dsmctl-e2e.sh - dsmctl against a real dsm_demo server, on every
-# backend (posix, sysv, mmap, none); run by `make check`.
+# backend (posix, sysv, mmap, none; memfd's own shorter checks); run by `make check`.
 #
 # For each backend: start a demo server, create segments from several
 # sessions (kept open through FIFOs), pinned and not, and check that
@@ -308,6 +308,39 @@ none_checks() {
         '^0: removed state file .*gc: removed 0 shared memory objects'
 }
 
+# ---- the backend memfd ---------------------------------------------------------------------
+
+# memfd segments have no names: list shows where each is held, and after a
+# kill -9 of everything nothing is left for gc (or anyone) to remove.
+memfd_files() {
+    ls -l /proc/[0-9]*/fd 2>/dev/null | grep -c "memfd:dynshm\.$1\."
+}
+
+memfd_checks() {
+    echo "# ---- backend memfd ----"
+    D="$T/memfd"
+    if ! start_server "$D" -c dynamic_shared_memory_type=memfd; then
+        not_ok "memfd: server starts"
+        return
+    fi
+    echo "$sup" >"$T/sups.memfd"
+    hP=$(timeout 10 "$DEMO" create -D "$D" --pin pinned one-shot 2>/dev/null)
+    ctl -D "$D" list
+    expect_match "memfd: list names the segment and the process holding it" "$rc: $out" \
+        "^0: .*$hP +live .*memfd:dynshm\\.$inst\\.$hP \\(pid $sup fd [0-9]+\\)"
+    ctl -D "$D" gc
+    expect_match "memfd: gc refuses while alive (exit 4)" "$rc: $out" "^4: dsmctl: a supervisor \\(pid $sup\\)"
+    kill_all "$sup"
+    expect "memfd: after kill -9 no process holds any segment of the instance" "$(memfd_files "$inst")" 0
+    expect "memfd: ... and nothing is in /dev/shm" "$(ls /dev/shm | grep -c "^dynshm\.$inst\.")" 0
+    ctl -D "$D" status
+    expect_match "memfd: status: not running (exit 3), nothing left behind" "$rc: $out" \
+        '^3: .*supervisor: +not running.*left behind: +nothing'
+    ctl -D "$D" gc
+    expect_match "memfd: gc removes only the state file" "$rc: $out" \
+        '^0: removed state file .*gc: removed 0 shared memory objects'
+}
+
 # ---- one backend ----------------------------------------------------------------------------
 
 backend_checks() {
@@ -561,6 +594,10 @@ for b in posix sysv mmap; do
     *) echo "skip - $b: not available in this build (valid values: $available)" ;;
     esac
 done
+case " $available " in
+*" memfd "*) memfd_checks ;;
+*) echo "skip - memfd: not available in this build (valid values: $available)" ;;
+esac
 none_checks
 scale_check
 

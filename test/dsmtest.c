@@ -48,7 +48,8 @@ int sv_start(struct sv *v, int type, const char *const *options)
 
 int sv_objects(const struct sv *v)
 {
-    return tu_count_posix(v->id) + tu_count_mmap(v->dir) + tu_sysv_count_new();
+    return tu_count_posix(v->id) + tu_count_mmap(v->dir) + tu_sysv_count_new() +
+           tu_count_memfd(v->id);
 }
 
 pid_t sv_fork_worker(int (*fn)(void *), void *arg)

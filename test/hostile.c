@@ -105,7 +105,7 @@ int under_valgrind(void)
 
 int objects(const char *dir, const char *id)
 {
-    return tu_count_posix(id) + tu_count_mmap(dir) + tu_sysv_count_new();
+    return tu_count_posix(id) + tu_count_mmap(dir) + tu_sysv_count_new() + tu_count_memfd(id);
 }
 
 /* The OS path of a posix or mmap segment (posix: under /dev/shm). */
@@ -198,6 +198,17 @@ static int h_shmget(key_t key, size_t size, int flags)
     return dsm__sys_default.shmget(key, size, flags);
 }
 
+/* memfd has no names: a collision can only be injected (the registry's full bucket). */
+static int h_memfd_create(const char *name, unsigned flags)
+{
+    if (hx.eexist > 0) {
+        hx.eexist--;
+        errno = EEXIST;
+        return -1;
+    }
+    return dsm__sys_default.memfd_create(name, flags);
+}
+
 static void *h_mmap(void *a, size_t l, int p, int f, int fd, off_t o)
 {
     if (hx.enomem) {
@@ -226,6 +237,7 @@ void hx_install(void)
     dsm__sys.shmget = h_shmget;
     dsm__sys.mmap = h_mmap;
     dsm__sys.shmat = h_shmat;
+    dsm__sys.memfd_create = h_memfd_create;
 }
 
 void hx_remove(void)

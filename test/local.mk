@@ -21,7 +21,9 @@ test_check_dynshm_SOURCES = \
 	test/check_lifecycle.c \
 	test/check_crash.c \
 	test/check_killpoints.c \
-	test/check_process.c
+	test/check_process.c \
+	test/check_memfd.c \
+	test/check_hugepages.c
 
 # A worker started by exec, for the lifecycle suite: public API only.
 check_PROGRAMS += test/exec_worker

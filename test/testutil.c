@@ -332,3 +332,84 @@ int tu_can_unshare_mount(void)
         return 0;
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
+
+/*
+ * memfd segments have no name in any name space: they exist while some
+ * process holds a descriptor (or a mapping).  Count the distinct files
+ * named "memfd:dynshm.<id>." open in any process we can see.
+ */
+int tu_count_memfd(const char *id)
+{
+    char prefix[80], path[600], link[512];
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } seen[256];
+    int n = 0;
+    DIR *procs = opendir("/proc");
+    struct dirent *p;
+
+    if (procs == NULL)
+        return 0;
+    snprintf(prefix, sizeof(prefix), "/memfd:dynshm.%s.", id);
+    while ((p = readdir(procs)) != NULL) {
+        DIR *fds;
+        struct dirent *f;
+
+        if (p->d_name[0] < '0' || p->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+        if ((fds = opendir(path)) == NULL)
+            continue;
+        while ((f = readdir(fds)) != NULL) {
+            struct stat st;
+            ssize_t len;
+            int k;
+
+            snprintf(path, sizeof(path), "/proc/%.255s/fd/%.255s", p->d_name, f->d_name);
+            len = readlink(path, link, sizeof(link) - 1);
+            if (len <= 0)
+                continue;
+            link[len] = '\0';
+            if (strncmp(link, prefix, strlen(prefix)) != 0 || stat(path, &st) != 0)
+                continue;
+            for (k = 0; k < n; k++)
+                if (seen[k].dev == st.st_dev && seen[k].ino == st.st_ino)
+                    break;
+            if (k == n && n < (int)(sizeof(seen) / sizeof(seen[0]))) {
+                seen[n].dev = st.st_dev;
+                seen[n].ino = st.st_ino;
+                n++;
+            }
+        }
+        closedir(fds);
+    }
+    closedir(procs);
+    return n;
+}
+
+int tu_memfd_stat(const char *name, struct stat *st)
+{
+    char path[512], link[512], want[512];
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *f;
+    int rc = -1;
+
+    if (d == NULL)
+        return -1;
+    /* Operators' names of live segments end in " (pid P fd N)": the name is before it. */
+    snprintf(want, sizeof(want), "/%.*s (deleted)", (int)strcspn(name, " "), name);
+    while (rc != 0 && (f = readdir(d)) != NULL) {
+        ssize_t len;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", f->d_name);
+        len = readlink(path, link, sizeof(link) - 1);
+        if (len <= 0)
+            continue;
+        link[len] = '\0';
+        if (strcmp(link, want) == 0 && stat(path, st) == 0)
+            rc = 0;
+    }
+    closedir(d);
+    return rc;
+}

@@ -24,6 +24,8 @@ Suite *suite_process(void);
 Suite *suite_area(void);
 Suite *suite_toc(void);
 Suite *suite_mq(void);
+Suite *suite_memfd(void);
+Suite *suite_hugepages(void);
 
 /*
  * Every data directory a test makes lives under one root per run, so the
@@ -67,6 +69,15 @@ int tu_count_sysv_keys(const int *keys, int nkeys);
 void tu_sysv_mark(void);     /* a test calls this first: count from here */
 int tu_sysv_count_new(void); /* since the mark (or the run's start) */
 int tu_sysv_remove_new(void);
+
+/*
+ * memfd segments (no name anywhere): the distinct files "memfd:dynshm.<id>.*"
+ * any visible process holds open; and stat() of this process's descriptor
+ * of the memfd called `name` (as dsm_impl_segment_name() gives it), 0 or -1.
+ */
+struct stat;
+int tu_count_memfd(const char *id);
+int tu_memfd_stat(const char *name, struct stat *st);
 
 /* Number of descriptors and of shared mappings this process has (leak checks). */
 int tu_count_fds(void);

@@ -14,6 +14,10 @@
  *          ownership is checked (creator uid, mode, id, size) before any use
  *   mmap   regular files <datadir>/dynshm_mmap/dynshm.<instance>.<handle>,
  *          mapped shared
+ *   memfd  (Linux) memfd_create() anonymous files: no name anywhere, freed by
+ *          the kernel when the last descriptor and mapping go; attach finds
+ *          a process holding the segment through a registry in the data
+ *          directory and reopens /proc/<pid>/fd/<n> after an identity check
  *   none   the facility is off: every operation fails with DSM_EDISABLED
  *
  * Every segment is created exclusively (a collision is reported as -EEXIST
@@ -34,9 +38,10 @@ typedef enum dsm_impl_type {
     DSM_IMPL_NONE = 0,
     DSM_IMPL_POSIX = 1,
     DSM_IMPL_SYSV = 2,
-    DSM_IMPL_MMAP = 3
+    DSM_IMPL_MMAP = 3,
+    DSM_IMPL_MEMFD = 4
 } dsm_impl_type;
-#define DSM_IMPL_NTYPES 4
+#define DSM_IMPL_NTYPES 5
 
 /* The largest size any backend accepts (128 TiB); larger requests get -EINVAL. */
 #define DSM_IMPL_MAX_SIZE ((size_t)1 << 47)
@@ -77,8 +82,8 @@ typedef struct dsm_impl_segment {
     dsm_handle handle;
     void *address;      /* NULL when not mapped */
     size_t size;        /* bytes the caller can use */
-    int64_t os_id;      /* sysv: shmid; other backends: -1 */
-    int64_t reserved[2];
+    int64_t os_id;      /* sysv: shmid; memfd: inode number; other backends: -1 */
+    int64_t reserved[2]; /* backend-private (memfd: this process's descriptor) */
 } dsm_impl_segment;
 
 /*
@@ -106,8 +111,9 @@ DSM_EXPORT int dsm_impl_destroy(dsm_impl_instance *inst, const dsm_impl_segment 
 
 /*
  * The OS-level name of a handle's segment: "/dynshm.<id>.<handle>" (posix),
- * "key 0x1234abcd" (sysv), the file path (mmap).  Returns -ERANGE if buf is
- * too small.
+ * "key 0x1234abcd" (sysv), the file path (mmap), "memfd:dynshm.<id>.<handle>"
+ * (memfd: the name /proc/<pid>/fd shows; nothing can be opened by it).
+ * Returns -ERANGE if buf is too small.
  */
 DSM_EXPORT int dsm_impl_segment_name(const dsm_impl_instance *inst, dsm_handle handle,
                                      char *buf, size_t buflen);

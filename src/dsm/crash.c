@@ -19,6 +19,7 @@
 
 #include "dsm_int.h"
 #include "services.h"
+#include "keeper.h"
 
 static dsm_crash_hook crash_hook;
 static void *crash_hook_arg;
@@ -182,6 +183,7 @@ static int handle_dead(pid_t pid, int status)
     } while (n == (int)DSM_ARRAY_LEN(m));
     if (n >= 0)
         finish_orphans();
+    dsm__keeper_prune(); /* memfd: holds whose pin a dead process left half done */
     return n < 0 ? n : worst;
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dsm_int.h"
+#include "keeper.h"
 #include "services.h"
 
 struct dsm_process dsm__p = {
@@ -144,6 +145,8 @@ void dsm__forget_all(bool unmap, bool inherited)
         dsm__forget(seg);
         if (seg->impl.address && (unmap || (inherited && !seg->dontfork)))
             dsm_impl_detach(dsm__p.inst, &seg->impl);
+        else if (inherited) /* memfd: the descriptor was inherited, the mapping was not */
+            dsm__impl_forget(dsm__p.inst, &seg->impl);
         free_segment(seg);
     }
     free(dsm__p.buckets);
@@ -261,7 +264,9 @@ int dsm_create(size_t size, int flags, dsm_segment **out)
         free(seg);
         return dsm__error_restore(&e);
     }
-    rc = dsm__control_slot_publish(&dsm__p.ctl, seg->slot, seg->ref, size, seg->impl.os_id);
+    /* The backend's size: huge pages round it up, and attach checks against it. */
+    rc = dsm__control_slot_publish(&dsm__p.ctl, seg->slot, seg->ref, seg->impl.size,
+                                   seg->impl.os_id);
     if (rc < 0) {
         /* The slot stays CREATING with our claim: destroy the object and free it. */
         struct dsm__saved_error e;
@@ -456,13 +461,23 @@ int dsm_unpin_mapping(dsm_segment *seg)
 
 int dsm_pin_segment(dsm_segment *seg)
 {
-    int rc;
+    int rc, kept;
 
     if (seg == NULL || seg->attaching)
         return dsm__error(-EINVAL, "invalid dynamic shared memory segment");
     if ((rc = dsm__check_ready()) < 0)
         return rc;
-    return dsm__control_pin(&dsm__p.ctl, seg->slot, seg->handle);
+    /* memfd: the pin needs a holder that outlives every mapping, first (keeper.c). */
+    if ((kept = dsm__keeper_pin(seg)) < 0)
+        return kept;
+    if ((rc = dsm__control_pin(&dsm__p.ctl, seg->slot, seg->handle)) < 0 && kept == 1) {
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
+        dsm__keeper_unpin(seg->handle);
+        return dsm__error(rc, "%s", msg);
+    }
+    return rc;
 }
 
 int dsm_unpin_segment(dsm_handle handle)
@@ -484,6 +499,8 @@ int dsm_unpin_segment(dsm_handle handle)
         dsm__control_slot_release(&dsm__p.ctl, slot, ref);
         rc = 0;
     }
+    if (rc == 0)
+        dsm__keeper_unpin(handle);
     return rc;
 }
 

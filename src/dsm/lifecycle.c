@@ -28,6 +28,7 @@
 #include "cleanup.h"
 #include "datadir.h"
 #include "dsm_int.h"
+#include "keeper.h"
 
 static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
@@ -101,6 +102,8 @@ struct config {
     dsm_impl_type type;
     bool reclaim;
     uint32_t nslots, nprocs, nrefs;
+    int huge;           /* DSM_HUGE_* */
+    int64_t huge_size;  /* bytes; 0: the system's default */
 };
 
 static int get_count(const dsm_settings *s, const char *name, uint32_t max, uint32_t *out)
@@ -140,6 +143,11 @@ static int read_config(const dsm_settings *given, struct config *c)
         rc = get_count(s, "dsm_max_processes", DSM_CONTROL_MAX_PROCS, &c->nprocs);
     if (rc == 0)
         rc = get_count(s, "dsm_max_mappings", DSM_CONTROL_MAX_REFS, &c->nrefs);
+    if (rc == 0 && (rc = dsm_settings_get_string(s, "huge_pages", &type)) == 0)
+        c->huge = strcmp(type, "on") == 0 ? DSM_HUGE_ON
+                  : strcmp(type, "try") == 0 ? DSM_HUGE_TRY : DSM_HUGE_OFF;
+    if (rc == 0)
+        rc = dsm_settings_get_int(s, "huge_page_size", &c->huge_size);
     dsm_settings_free(own);
     return rc;
 }
@@ -228,8 +236,13 @@ static int start_control(void)
             continue;
         if ((rc = dsm__state_write(dsm__p.datadir, &rec)) < 0)
             return rc;
+        bool huge = dsm__p.inst->huge_active;
+
+        /* The control segment is sized exactly (the state file records it): never huge. */
+        dsm__p.inst->huge_active = false;
         rc = dsm__control_create(dsm__p.inst, rec.control, dsm__p.nslots, dsm__p.nprocs,
                                  dsm__p.nrefs, &dsm__p.ctl);
+        dsm__p.inst->huge_active = huge;
         if (rc != -EEXIST)
             break;
         if (tries == 64) {
@@ -238,8 +251,20 @@ static int start_control(void)
             break;
         }
     }
-    if (rc == 0)
+    if (rc == 0) {
+        /*
+         * Workers exec'd later read the huge page policy from here (the
+         * header's spare word): mode in the low byte, log2 of the page size
+         * in the next; 0 when creates use normal pages.
+         */
+        const dsm_impl_instance *in = dsm__p.inst;
+
+        dsm__p.ctl.hdr->reserved32 =
+            in->huge_active ? (uint32_t)in->huge_mode |
+                                  ((uint32_t)dsm__huge_shift(in->huge_size) << 8)
+                            : 0;
         rc = register_self(DSM_PROC_SUPERVISOR);
+    }
     if (rc < 0) {
         struct dsm__saved_error e;
 
@@ -301,6 +326,7 @@ static void drop_own_mappings(void)
 
 static void reset_process_state(void)
 {
+    dsm__keeper_stop(); /* before the instance it serves is closed */
     dsm__forget_all(false, false);
     if (dsm__p.inst)
         dsm_impl_instance_close(dsm__p.inst);
@@ -325,8 +351,10 @@ static int check_can_start(const char *datadir)
         return dsm__error(DSM_ESTATE, "dynamic shared memory is already started in this process");
     if ((rc = dsm__datadir_check(datadir)) < 0)
         return rc;
-    if (dsm__p.forked)
+    if (dsm__p.forked) {
+        dsm__keeper_after_fork();
         reset_process_state(); /* a fork child starting on its own */
+    }
     return 0;
 }
 
@@ -351,6 +379,9 @@ int dsm_supervisor_start(const char *datadir, const dsm_settings *settings)
     rc = dsm_impl_instance_open(c.type, datadir, &dsm__p.inst);
     if (rc < 0)
         goto fail;
+    rc = dsm__impl_set_huge_pages(dsm__p.inst, c.huge, (size_t)c.huge_size);
+    if (rc < 0)
+        goto fail;
     rc = clean_previous(datadir, dsm__p.inst);
     if (rc < 0)
         goto fail;
@@ -364,6 +395,11 @@ int dsm_supervisor_start(const char *datadir, const dsm_settings *settings)
     if (rc < 0)
         goto fail;
     dsm__p.supervisor = true;
+    if ((rc = dsm__keeper_start()) < 0) {
+        stop_control();
+        dsm__state_remove(dsm__p.datadir);
+        goto fail;
+    }
     dsm__p.initialised = true;
     dsm__log(DSM_LOG_INFO, "dynamic shared memory started: backend %s, instance %s, "
                            "%u segments", dsm_impl_type_name(c.type),
@@ -405,6 +441,7 @@ int dsm_supervisor_shutdown(void)
         return dsm__error(DSM_ESTATE, "only a started supervisor can shut dynamic shared memory "
                                       "down");
     drop_own_mappings();
+    dsm__keeper_stop();
     n = stop_control();
     dsm__state_remove(dsm__p.datadir);
     dsm__log(DSM_LOG_INFO, "shut down: destroyed %d dynamic shared memory segment(s)", n);
@@ -429,6 +466,7 @@ int dsm_worker_init_after_fork(void)
      * the instance has given back.
      */
     dsm__forget_all(false, true);
+    dsm__keeper_after_fork(); /* memfd: the supervisor's socket and holds stay its own */
     dsm__p.pid = getpid();
     dsm__p.supervisor = false;
     dsm__p.forked = false;
@@ -477,7 +515,13 @@ int dsm_worker_attach(const char *datadir)
                                      "segment does not exist)", datadir);
         if (rc < 0)
             goto fail;
-        rc = register_self(DSM_PROC_EXECED);
+        uint32_t huge = dsm__p.ctl.hdr->reserved32; /* see start_control */
+
+        if ((huge & 0xff) != 0 && (huge >> 8 & 0xff) < 40)
+            rc = dsm__impl_set_huge_pages(dsm__p.inst, (int)(huge & 0xff),
+                                          (size_t)1 << (huge >> 8 & 0xff));
+        if (rc == 0)
+            rc = register_self(DSM_PROC_EXECED);
         if (rc < 0) {
             dsm__control_detach(dsm__p.inst, &dsm__p.ctl);
             goto fail;

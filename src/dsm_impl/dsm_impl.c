@@ -40,6 +40,11 @@ static const struct {
 #else
     [DSM_IMPL_MMAP] = {"mmap", NULL},
 #endif
+#ifdef DSM_HAVE_MEMFD
+    [DSM_IMPL_MEMFD] = {"memfd", &dsm__impl_memfd_ops},
+#else
+    [DSM_IMPL_MEMFD] = {"memfd", NULL},
+#endif
 };
 
 const char *dsm_impl_type_name(dsm_impl_type type)
@@ -257,4 +262,37 @@ int dsm__impl_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
     if (inst == NULL)
         return dsm__error(-EINVAL, "no dynamic shared memory instance given");
     return inst->ops->sweep ? inst->ops->sweep(inst, keep, dry_run, report, arg) : 0;
+}
+
+int dsm__impl_export_fd(const dsm_impl_instance *inst, const dsm_impl_segment *seg)
+{
+    if (inst == NULL || seg == NULL || seg->address == NULL || inst->ops->export_fd == NULL)
+        return -ENOTSUP;
+    return inst->ops->export_fd(inst, seg);
+}
+
+int dsm__impl_hold(dsm_impl_instance *inst, dsm_handle handle, int fd)
+{
+    if (inst == NULL || inst->ops->hold == NULL)
+        return -ENOTSUP;
+    return inst->ops->hold(inst, handle, fd);
+}
+
+int dsm__impl_unhold(dsm_impl_instance *inst, dsm_handle handle)
+{
+    if (inst == NULL || inst->ops->unhold == NULL)
+        return -ENOTSUP;
+    return inst->ops->unhold(inst, handle);
+}
+
+void dsm__impl_forget(dsm_impl_instance *inst, dsm_impl_segment *seg)
+{
+    if (inst != NULL && seg != NULL && inst->ops->forget != NULL)
+        inst->ops->forget(inst, seg);
+}
+
+void dsm__impl_after_fork(dsm_impl_instance *inst)
+{
+    if (inst != NULL && inst->ops->after_fork != NULL)
+        inst->ops->after_fork(inst);
 }

@@ -40,6 +40,19 @@
  *                   `keep`, owned by the effective uid; with dry_run only
  *                   count.  report(name, arg) for each.  Returns the count.
  *
+ * Optional ops of backends whose segments exist only while some process
+ * holds a descriptor (memfd); NULL elsewhere, and the switch's wrappers
+ * then do nothing (or return -ENOTSUP):
+ *   export_fd(inst, seg)     this process's descriptor of a mapped segment
+ *                            (still owned by seg), to hand to a keeper.
+ *   hold(inst, handle, fd)   keep fd (received from another process) as a
+ *                            holder of handle's segment until unhold or
+ *                            destroy in this process; takes fd on success.
+ *   unhold(inst, handle)     drop such a hold.  -ENOENT if none.
+ *   forget(inst, seg)        a fork child's copy of seg whose mapping was
+ *                            not inherited: release the descriptor only.
+ *   after_fork(inst)         in a fork child: close the holds inherited.
+ *
  * A new backend is one file: its ops table, added to the switch's table.
  * Helpers for backends whose objects are files reached by a descriptor
  * (names, reservation, the ownership and size checks) are in fdobj.c, the
@@ -71,7 +84,16 @@ struct dsm_impl_instance {
     char *datadir;        /* as given, for messages */
     int dirfd;            /* mmap: the segment directory; otherwise -1 */
     char *dirpath;        /* mmap: its path, for messages; otherwise NULL */
+    void *priv;           /* backend state (memfd: registry and holds); NULL otherwise */
+    /* huge pages (hugepages.c): set once by dsm__impl_set_huge_pages() */
+    int huge_mode;        /* DSM_HUGE_OFF, DSM_HUGE_TRY, DSM_HUGE_ON */
+    bool huge_active;     /* creates ask for huge pages of huge_size bytes */
+    bool huge_said;       /* try's fallback has been logged (once per instance) */
+    size_t huge_size;
 };
+
+/* The huge_pages setting's values. */
+enum { DSM_HUGE_OFF = 0, DSM_HUGE_TRY = 1, DSM_HUGE_ON = 2 };
 
 struct dsm__impl_ops {
     int (*open)(dsm_impl_instance *inst);
@@ -85,6 +107,11 @@ struct dsm__impl_ops {
     int (*probe)(const dsm_impl_instance *inst, const dsm_impl_segment *seg);
     int (*sweep)(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
                  void (*report)(const char *name, void *arg), void *arg);
+    int (*export_fd)(const dsm_impl_instance *inst, const dsm_impl_segment *seg);
+    int (*hold)(dsm_impl_instance *inst, dsm_handle handle, int fd);
+    int (*unhold)(dsm_impl_instance *inst, dsm_handle handle);
+    void (*forget)(dsm_impl_instance *inst, dsm_impl_segment *seg);
+    void (*after_fork)(dsm_impl_instance *inst);
 };
 
 extern const struct dsm__impl_ops dsm__impl_none_ops;
@@ -96,6 +123,9 @@ extern const struct dsm__impl_ops dsm__impl_sysv_ops;
 #endif
 #ifdef DSM_HAVE_MMAP
 extern const struct dsm__impl_ops dsm__impl_mmap_ops;
+#endif
+#ifdef DSM_HAVE_MEMFD
+extern const struct dsm__impl_ops dsm__impl_memfd_ops;
 #endif
 
 /* The mmap backend's directory inside the data directory. */
@@ -131,6 +161,31 @@ int dsm__impl_probe(const dsm_impl_instance *inst, const dsm_impl_segment *seg);
  */
 int dsm__impl_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
                     void (*report)(const char *name, void *arg), void *arg);
+
+/* The optional holder ops (see the contract above). */
+int dsm__impl_export_fd(const dsm_impl_instance *inst, const dsm_impl_segment *seg);
+int dsm__impl_hold(dsm_impl_instance *inst, dsm_handle handle, int fd);
+int dsm__impl_unhold(dsm_impl_instance *inst, dsm_handle handle);
+void dsm__impl_forget(dsm_impl_instance *inst, dsm_impl_segment *seg);
+void dsm__impl_after_fork(dsm_impl_instance *inst);
+
+/* ---- huge pages (hugepages.c) ---------------------------------------------------- */
+
+/*
+ * Configure huge pages for inst: mode DSM_HUGE_*, size in bytes (0: the
+ * system's default).  With on, an error naming what is missing if this
+ * backend and system cannot have them; with try, the reason is logged once
+ * and creates use normal pages.
+ */
+int dsm__impl_set_huge_pages(dsm_impl_instance *inst, int mode, size_t size);
+/* size rounded up to the huge page size when huge pages are active. */
+size_t dsm__impl_huge_round(const dsm_impl_instance *inst, size_t size);
+/* try: say once (log hook) why a create falls back to normal pages. */
+void dsm__impl_huge_fallback(dsm_impl_instance *inst, const char *fmt, ...) DSM_PRINTF(2, 3);
+/* A count from /sys/kernel/mm/hugepages/hugepages-<size>kB/<which>, or -1. */
+long dsm__huge_pages_count(size_t page_size, const char *which);
+/* log2 of a power-of-two page size (for MFD_HUGE_SHIFT / SHM_HUGE_SHIFT). */
+int dsm__huge_shift(size_t page_size);
 
 /* ---- helpers of the descriptor backends (fdobj.c, sweep.c) ---------------------- */
 

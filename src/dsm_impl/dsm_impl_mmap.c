@@ -109,7 +109,8 @@ static int mmap_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
         mmap_name(inst, handle, name, sizeof(name));
         return dsm__error(-rc, "could not create shared memory segment \"%s\": %m", name);
     }
-    rc = dsm__impl_create_fd(inst, fd, handle, size, seg);
+    /* On a hugetlbfs directory (hugepages.c) sizes are whole huge pages. */
+    rc = dsm__impl_create_fd(inst, fd, handle, dsm__impl_huge_round(inst, size), seg);
     dsm__sys.close(fd);
     if (rc < 0)
         dsm__sys.unlinkat(inst->dirfd, file, 0);

@@ -15,13 +15,20 @@
  *
  * Memory: Linux charges a SysV segment to the commit limit at shmget time
  * (we never pass SHM_NORESERVE), so exhaustion is an error from create.
+ * With huge pages (hugepages.c) shmget asks for SHM_HUGETLB, which
+ * reserves the huge pages at once.
  */
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "dsm_impl_int.h"
+
+#ifndef SHM_HUGE_SHIFT
+#define SHM_HUGE_SHIFT 26 /* linux/shm.h: HUGETLB_FLAG_ENCODE_SHIFT */
+#endif
 
 static key_t sysv_key(const dsm_impl_instance *inst, dsm_handle handle)
 {
@@ -142,7 +149,35 @@ static int sysv_create(dsm_impl_instance *inst, dsm_handle handle, size_t size,
     void *addr;
     int shmid, e;
 
-    shmid = dsm__sys.shmget(sysv_key(inst, handle), size, IPC_CREAT | IPC_EXCL | 0600);
+    if (inst->huge_active) {
+        /* Huge pages (hugepages.c): rounded up; on fails, try falls back once said. */
+        size_t huge = dsm__impl_huge_round(inst, size);
+        int hflags = SHM_HUGETLB | (dsm__huge_shift(inst->huge_size) << SHM_HUGE_SHIFT);
+
+        shmid = dsm__sys.shmget(sysv_key(inst, handle), huge,
+                                IPC_CREAT | IPC_EXCL | 0600 | hflags);
+        if (shmid >= 0) {
+            size = huge;
+        } else if ((e = errno) == EEXIST) {
+            return dsm__error_silent(-EEXIST);
+        } else {
+            sysv_name(inst, handle, name, sizeof(name));
+            if (inst->huge_mode == DSM_HUGE_ON)
+                return dsm__error(-e, "could not create shared memory segment \"%s\" with "
+                                      "%zu kB huge pages: %m (huge_pages = on: %ld free of "
+                                      "%ld reserved; a user other than root needs its group "
+                                      "in vm.hugetlb_shm_group or CAP_IPC_LOCK)",
+                                  name, inst->huge_size >> 10,
+                                  dsm__huge_pages_count(inst->huge_size, "free_hugepages"),
+                                  dsm__huge_pages_count(inst->huge_size, "nr_hugepages"));
+            dsm__impl_huge_fallback(inst, "could not create System V segment \"%s\" with "
+                                          "huge pages: %s", name, strerror(e));
+        }
+    } else {
+        shmid = -1;
+    }
+    if (shmid < 0)
+        shmid = dsm__sys.shmget(sysv_key(inst, handle), size, IPC_CREAT | IPC_EXCL | 0600);
     if (shmid < 0) {
         e = errno;
         if (e == EEXIST)

@@ -11,4 +11,8 @@ libdynshm_core_la_SOURCES += \
 	src/dsm_impl/dsm_impl_sysv.c \
 	src/dsm_impl/dsm_impl_mmap.c \
 	src/dsm_impl/fdobj.c \
-	src/dsm_impl/sweep.c
+	src/dsm_impl/sweep.c \
+	src/dsm_impl/dsm_impl_memfd.c \
+	src/dsm_impl/memfd_registry.h \
+	src/dsm_impl/memfd_registry.c \
+	src/dsm_impl/hugepages.c

@@ -7,9 +7,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "syscalls.h"
@@ -51,6 +53,22 @@ static int sys_posix_fallocate(int fd, off_t offset, off_t len)
 #endif
 }
 
+static int sys_memfd_create(const char *name, unsigned flags)
+{
+#ifdef HAVE_MEMFD_CREATE
+    return memfd_create(name, flags);
+#else
+    (void)name, (void)flags;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+static int sys_fcntl(int fd, int cmd, int arg)
+{
+    return fcntl(fd, cmd, arg);
+}
+
 /* One initialiser for both tables, so they cannot drift apart. */
 #define DSM_SYSCALLS_INIT                                                     \
     {                                                                         \
@@ -61,6 +79,7 @@ static int sys_posix_fallocate(int fd, off_t offset, off_t len)
         .close = close, .mmap = mmap, .munmap = munmap,                       \
         .shmget = shmget, .shmat = shmat, .shmdt = shmdt, .shmctl = shmctl,   \
         .sig_mask = pthread_sigmask,                                           \
+        .memfd_create = sys_memfd_create, .fchmod = fchmod, .fcntl = sys_fcntl, \
     }
 
 const struct dsm__syscalls dsm__sys_default = DSM_SYSCALLS_INIT;

@@ -37,6 +37,10 @@ struct dsm__syscalls {
     int (*shmdt)(const void *addr);
     int (*shmctl)(int shmid, int cmd, struct shmid_ds *buf);
     int (*sig_mask)(int how, const sigset_t *set, sigset_t *old);
+    /* memfd backend */
+    int (*memfd_create)(const char *name, unsigned flags);
+    int (*fchmod)(int fd, mode_t mode);
+    int (*fcntl)(int fd, int cmd, int arg); /* F_ADD_SEALS, F_GET_SEALS */
 };
 
 extern struct dsm__syscalls dsm__sys;

@@ -75,6 +75,13 @@ static const struct builtin builtins[] = {
                 "at once"),
     BUILTIN_INT("dsm_max_mappings", 4096, 1, DSM_LIMIT_MAPPINGS, DSM_UNIT_NONE,
                 "how many mappings all processes together may hold at once"),
+    BUILTIN_ENUM("huge_pages", "off",
+                 "huge pages for dynamic segments: off, try (normal pages when they cannot be "
+                 "had, said once) or on (creating fails, naming what is missing)",
+                 "off", "try", "on"),
+    BUILTIN_INT("huge_page_size", 0, 0, INT64_C(1) << 34, DSM_UNIT_BYTES,
+                "the huge page size to use; 0 means the system's default (Hugepagesize in "
+                "/proc/meminfo)"),
     BUILTIN_ENUM("dsm_crash_policy", "reset",
                  "what the supervisor does when a worker dies: reset destroys everything, "
                  "reclaim releases only the dead worker's references",

@@ -118,6 +118,14 @@ int dsmctl_status(const struct dsmctl_options *o)
         field("control segment:", "none (the backend none keeps no shared memory)");
         goto out;
     }
+    if (i.control_status == -ENOENT && i.backend == DSM_IMPL_MEMFD &&
+        i.state != DSM_INSTANCE_RUNNING) {
+        /* Expected: memfd segments, the control segment too, die with their processes. */
+        field("control segment:", "%016llx gone with the instance's processes",
+              (unsigned long long)i.control);
+        field("left behind:", "nothing (memfd: the kernel freed every segment)");
+        goto out;
+    }
     if (i.control_status < 0) {
         field("control segment:", "%016llx INVALID: %s", (unsigned long long)i.control,
               i.message);
