@@ -43,6 +43,14 @@ check-local: check-TESTS
 	  test -f "$$f" && grep -h -E '^[0-9]+%: Checks: ' "$$f" || true; \
 	done
 
+# The optional Python binding (python/dynshm.py, ctypes) against the library
+# just built; it also proves the library can be dlopen()ed.  Not in
+# sanitizer builds: their runtime must be loaded before any library.
+EXTRA_DIST += test/python-binding.sh python/dynshm.py python/test_dynshm.py
+if !SANITIZED
+TESTS += test/python-binding.sh
+endif
+
 # Every public header compiles on its own, as C and as C++.
 TESTS += test/check-headers.sh
 EXTRA_DIST += test/check-headers.sh

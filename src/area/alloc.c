@@ -478,8 +478,13 @@ struct tl_ent {
     struct cache *c;
 };
 
-/* initial-exec: the general TLS model costs a __tls_get_addr call per access. */
-static _Thread_local struct tl_ent tl[TL_ENTRIES] __attribute__((tls_model("initial-exec")));
+/*
+ * Not initial-exec: a library with initial-exec TLS cannot be dlopen()ed
+ * once the static TLS surplus is used up (Python's ctypes, plugins).  The
+ * library is built with TLS descriptors (-mtls-dialect=gnu2, configure),
+ * which make this access nearly as cheap when the TLS block is static.
+ */
+static _Thread_local struct tl_ent tl[TL_ENTRIES];
 static pthread_key_t tl_key;
 static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
 
