@@ -18,7 +18,7 @@ import os
 
 __all__ = ["DynshmError", "Segment", "version", "supervisor_start", "supervisor_shutdown",
            "supervisor_worker_exited", "worker_attach", "worker_init_after_fork",
-           "worker_exit", "create", "attach"]
+           "worker_exit", "create", "attach", "unpin_segment", "control_handle"]
 
 
 def _load():
@@ -37,6 +37,7 @@ _sig = {
     "dsm_errhint": (ctypes.c_char_p, []),
     "dsm_supervisor_start": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_void_p]),
     "dsm_supervisor_shutdown": (ctypes.c_int, []),
+    "dsm_control_handle": (ctypes.c_uint64, []),
     "dsm_supervisor_worker_exited": (ctypes.c_int, [ctypes.c_int, ctypes.c_int]),
     "dsm_worker_attach": (ctypes.c_int, [ctypes.c_char_p]),
     "dsm_worker_init_after_fork": (ctypes.c_int, []),
@@ -86,6 +87,11 @@ def version():
 def supervisor_start(datadir):
     """Start the facility in this process (default settings)."""
     _check(_lib.dsm_supervisor_start(os.fsencode(datadir), None))
+
+
+def control_handle():
+    """The instance's control segment handle (what an exec'd worker is given)."""
+    return _lib.dsm_control_handle()
 
 
 def supervisor_shutdown():
