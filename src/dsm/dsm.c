@@ -260,6 +260,7 @@ int dsm_create(size_t size, int flags, dsm_segment **out)
 
         snprintf(msg, sizeof(msg), "%s", dsm_errmsg());
         dsm__control_slot_release(&dsm__p.ctl, seg->slot, seg->ref);
+        dsm__control_count_create_failure(&dsm__p.ctl, keep);
         free(seg);
         return dsm__error(keep, "%s", msg);
     }

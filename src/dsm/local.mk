@@ -12,4 +12,5 @@ libdynshm_core_la_SOURCES += \
 	src/dsm/cleanup.c \
 	src/dsm/datadir.h \
 	src/dsm/datadir.c \
-	src/dsm/inspection.c
+	src/dsm/inspection.c \
+	src/dsm/scan.c
