@@ -65,6 +65,31 @@ static void format_checks(void)
     check(strcmp(age, "2d03h") == 0, "age: days");
     dsmctl_format_age(-5, age, sizeof(age));
     check(strcmp(age, "0s") == 0, "age: a clock stepped back reads 0s");
+    {
+        char b[32];
+        uint64_t v = 0;
+        int64_t d = 0;
+
+        check(strcmp(dsmctl_format_size(1536, true, b, sizeof(b)), "1.5KiB") == 0 &&
+                  strcmp(dsmctl_format_size(1000, true, b, sizeof(b)), "1000B") == 0 &&
+                  strcmp(dsmctl_format_size(3ULL << 30, true, b, sizeof(b)), "3.0GiB") == 0 &&
+                  strcmp(dsmctl_format_size(200ULL << 20, true, b, sizeof(b)), "200MiB") == 0 &&
+                  strcmp(dsmctl_format_size(1536, false, b, sizeof(b)), "1536") == 0,
+              "size: -h in powers of 1024, exact bytes otherwise");
+        check(dsmctl_parse_size("64k", &v) && v == 65536 && dsmctl_parse_size("1MB", &v) &&
+                  v == 1048576 && dsmctl_parse_size("2GiB", &v) && v == 2147483648ULL &&
+                  dsmctl_parse_size("4096", &v) && v == 4096,
+              "size: 64k, 1MB, 2GiB, 4096");
+        check(!dsmctl_parse_size("12q", &v) && !dsmctl_parse_size("-1k", &v) &&
+                  !dsmctl_parse_size("", &v) && !dsmctl_parse_size("99999999999999999999", &v) &&
+                  !dsmctl_parse_size("20000000T", &v),
+              "size: garbage, negatives, overflow refused");
+        check(dsmctl_parse_duration("90", &d) && d == 90 && dsmctl_parse_duration("10m", &d) &&
+                  d == 600 && dsmctl_parse_duration("2h", &d) && d == 7200 &&
+                  dsmctl_parse_duration("1d", &d) && d == 86400 &&
+                  !dsmctl_parse_duration("1w", &d) && !dsmctl_parse_duration("m", &d),
+              "duration: 90, 10m, 2h, 1d; unknown units refused");
+    }
 }
 
 /* A pid that certainly belonged to no running process a moment ago. */

@@ -120,3 +120,11 @@ fuzz:
 TESTS += test/examples.sh
 EXTRA_DIST += test/examples.sh
 EXTRA_DIST += test/testlib.sh
+
+# dsmctl's operator features (issue 18): JSON, filters, procs, watch, unpin,
+# scan, exit codes.  After dsmctl-e2e.sh: it plants an orphan in /dev/shm
+# and scans the host, so it keeps out of the tests that count objects.
+TESTS += test/dsmctl-ops-e2e.sh
+EXTRA_DIST += test/dsmctl-ops-e2e.sh
+DSMCTL_OPS_E2E_LOG = test/dsmctl-ops-e2e.sh.log
+$(DSMCTL_OPS_E2E_LOG): test/dsmctl-e2e.sh.log
