@@ -152,7 +152,10 @@ struct dsm_control_ref { /* 16 bytes; slot == NONE when free */
 
 /*
  * Counters for operators and exporters, under the lock (every update is in
- * a critical section that already holds it, so they cost a store or two).
+ * a critical section that already holds it, so they cost a store or two),
+ * except the two create-failure counts, which a failed create adds to
+ * after releasing the lock: those two are only ever changed by relaxed
+ * atomic adds.
  * They count since the supervisor started: a crash reset carries them into
  * the new control segment (dsm__control_carry_counters()).  live_bytes is
  * derived, and recomputed by repair; the rest are monotonic totals or

@@ -260,7 +260,8 @@ int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle
         return rc;
     slot = h->slot_free;
     if (slot == NONE) {
-        h->counters.create_failed++;
+        /* Atomic: failures after the reservation are counted without the lock. */
+        __atomic_fetch_add(&h->counters.create_failed, 1, __ATOMIC_RELAXED);
         dsm__control_unlock(ctl);
         return dsm__error(DSM_ENOSLOTS, "too many dynamic shared memory segments (%u exist; "
                                         "raise dsm_max_segments)", (unsigned)h->nslots);
