@@ -470,8 +470,6 @@ uint64_t dsm__control_repair(struct dsm_control *ctl)
             h->slot_free = i;
         } else {
             h->slots_used++;
-            if (s->state != DSM_SLOT_CREATING)
-                h->counters.live_bytes += s->size;
         }
     }
     /* Refs are the primary record of who holds what: relink and recount. */
@@ -529,6 +527,10 @@ uint64_t dsm__control_repair(struct dsm_control *ctl)
         }
     }
     free(counts);
+    /* Derived, after the orphans turned DYING: the sizes of LIVE and DYING slots. */
+    for (uint32_t i = 0; i < h->nslots; i++)
+        if (ctl->slots[i].state == DSM_SLOT_LIVE || ctl->slots[i].state == DSM_SLOT_DYING)
+            h->counters.live_bytes += ctl->slots[i].size;
     return fixes;
 }
 
@@ -567,6 +569,8 @@ static uint32_t mark_batch(struct dsm_control *ctl, uint32_t *cursor, dsm_impl_s
         slots[n++] = *cursor;
         s->refcnt = 0;
         s->pinned = 0;
+        if (s->state == DSM_SLOT_CREATING) /* DYING slots count in live_bytes */
+            h->counters.live_bytes += s->size;
         DSM_CTL_STORE_LAST(s->state, (uint8_t)DSM_SLOT_DYING);
     }
     return n;
@@ -684,6 +688,7 @@ unsigned dsm__control_verify(struct dsm_control *ctl, char *why, size_t len)
     const struct dsm_control_header *h = ctl->hdr;
     uint32_t *counts = calloc(h->nslots, sizeof(*counts));
     uint32_t used = 0, active = 0, refs = 0, orphans = 0;
+    uint64_t bytes = 0;
     unsigned bad = 0;
     int64_t n;
 
@@ -745,6 +750,8 @@ unsigned dsm__control_verify(struct dsm_control *ctl, char *why, size_t len)
 
         if (s->state == DSM_SLOT_FREE)
             continue;
+        if (s->state == DSM_SLOT_LIVE || s->state == DSM_SLOT_DYING)
+            bytes += s->size;
         if ((uint32_t)s->handle != i)
             bad = problem(why, len, bad, "slot %u holds handle %016llx", i,
                           (unsigned long long)s->handle);
@@ -756,6 +763,9 @@ unsigned dsm__control_verify(struct dsm_control *ctl, char *why, size_t len)
             !(s->flags & DSM_SLOT_ORPHAN))
             bad = problem(why, len, bad, "slot %u (state %u) has no owner", i, s->state);
     }
+    if (bytes != h->counters.live_bytes)
+        bad = problem(why, len, bad, "live_bytes %llu, but the slots hold %llu",
+                      (unsigned long long)h->counters.live_bytes, (unsigned long long)bytes);
     free(counts);
     return bad;
 }

@@ -168,7 +168,7 @@ struct dsm_control_counters {
     uint64_t resets;         /* crash resets */
     uint64_t create_enospc;  /* creates refused for lack of memory (ENOSPC, ENOMEM) */
     uint64_t create_failed;  /* every other failed create (full table, collisions, ...) */
-    uint64_t live_bytes;     /* bytes of the segments not yet freed (derived) */
+    uint64_t live_bytes;     /* sizes of the LIVE and DYING slots (derived; verified) */
     uint64_t peak_segments, peak_bytes, peak_processes; /* high-water marks */
     uint64_t since_usec;     /* when counting began (the first control segment) */
     uint64_t bytes_created;  /* sum of the sizes of the segments created */

@@ -409,8 +409,11 @@ static int release_locked(struct dsm_control *ctl, uint32_t slot, uint32_t ref)
     struct dsm_control_slot *s = &ctl->slots[slot];
     int rc;
 
+    uint8_t was;
+
     if ((rc = check_claim(ctl, slot, ref, ST(DSM_SLOT_CREATING) | ST(DSM_SLOT_DYING))) < 0)
         return rc;
+    was = s->state;
     /* The slot first, the claim last (see slot_reserve for why). */
     DSM_CTL_STORE_FIRST(s->state, (uint8_t)DSM_SLOT_FREE);
     DSM_CTL_STEP();
@@ -424,7 +427,9 @@ static int release_locked(struct dsm_control *ctl, uint32_t slot, uint32_t ref)
     h->slots_used--;
     if (s->size)
         h->destroys++;
-    h->counters.live_bytes -= s->size < h->counters.live_bytes ? s->size : h->counters.live_bytes;
+    if (was == DSM_SLOT_DYING) /* live_bytes counts LIVE and DYING slots (see repair) */
+        h->counters.live_bytes -=
+            s->size < h->counters.live_bytes ? s->size : h->counters.live_bytes;
     DSM_CTL_STEP();
     return ref_free(ctl, ref);
 }
@@ -576,6 +581,8 @@ static int take_over(struct dsm_control *ctl, uint32_t r, uint32_t slot, uint32_
     int rc;
 
     s->refcnt = 0;
+    if (s->state == DSM_SLOT_CREATING) /* DYING slots count in live_bytes */
+        ctl->hdr->counters.live_bytes += s->size;
     DSM_CTL_STEP();
     DSM_CTL_STORE_LAST(s->state, (uint8_t)DSM_SLOT_DYING);
     DSM_CTL_STEP();
