@@ -36,6 +36,7 @@ MAN3_PAGES = \
 	doc/man3/dsm_impl_type_name.3 \
 	doc/man3/dsm_inspect_close.3 \
 	doc/man3/dsm_inspect_instance.3 \
+	doc/man3/dsm_inspect_metrics.3 \
 	doc/man3/dsm_inspect_nprocesses.3 \
 	doc/man3/dsm_inspect_nsegments.3 \
 	doc/man3/dsm_inspect_open.3 \
@@ -50,6 +51,7 @@ MAN3_PAGES = \
 	doc/man3/dsm_resowner_delete.3 \
 	doc/man3/dsm_resowner_release.3 \
 	doc/man3/dsm_resowner_set_current.3 \
+	doc/man3/dsm_scan_host.3 \
 	doc/man3/dsm_segment_address.3 \
 	doc/man3/dsm_segment_handle.3 \
 	doc/man3/dsm_segment_map_length.3 \

@@ -302,7 +302,7 @@ none_checks() {
     expect_match "none: gc refuses while alive (exit 4)" "$rc: $out" "^4: dsmctl: a supervisor \\(pid $sup\\)"
     kill_all "$sup"
     ctl -D "$D" status
-    expect_match "none: after kill -9 status says not running (exit 3)" "$rc: $out" '^3: .*supervisor: +not running'
+    expect_match "none: after kill -9 status says not running, leftovers (exit 5)" "$rc: $out" '^5: .*supervisor: +not running'
     ctl -D "$D" gc
     expect_match "none: gc removes only the state file" "$rc: $out" \
         '^0: removed state file .*gc: removed 0 shared memory objects'
@@ -334,8 +334,8 @@ memfd_checks() {
     expect "memfd: after kill -9 no process holds any segment of the instance" "$(memfd_files "$inst")" 0
     expect "memfd: ... and nothing is in /dev/shm" "$(ls /dev/shm | grep -c "^dynshm\.$inst\.")" 0
     ctl -D "$D" status
-    expect_match "memfd: status: not running (exit 3), nothing left behind" "$rc: $out" \
-        '^3: .*supervisor: +not running.*left behind: +nothing'
+    expect_match "memfd: status: not running, only the state file left (exit 5)" "$rc: $out" \
+        '^5: .*supervisor: +not running.*left behind: +only the state file \(memfd: the kernel freed every segment\)'
     ctl -D "$D" gc
     expect_match "memfd: gc removes only the state file" "$rc: $out" \
         '^0: removed state file .*gc: removed 0 shared memory objects'
@@ -428,8 +428,8 @@ backend_checks() {
     session_close A 3
     session_close B 4
     ctl -D "$D" status
-    expect_match "$b: status after kill -9: not running (exit 3), leftovers named" "$rc: $out" \
-        "^3: .*supervisor: +not running \\(the data directory lock is free; last supervisor pid $sup\\).*left behind: +4 segment"
+    expect_match "$b: status after kill -9: not running, leftovers (exit 5), leftovers named" "$rc: $out" \
+        "^5: .*supervisor: +not running \\(the data directory lock is free; last supervisor pid $sup\\).*left behind: +4 segment"
     if [ "$have_python" = yes ]; then
         timeout 20 "$DSMCTL" -D "$D" list --json >"$T/dead.json"
         expect "$b: list --json after kill -9: same segments, no process alive" \

@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,31 @@ static void format_checks(void)
     check(strcmp(age, "2d03h") == 0, "age: days");
     dsmctl_format_age(-5, age, sizeof(age));
     check(strcmp(age, "0s") == 0, "age: a clock stepped back reads 0s");
+    {
+        char b[32];
+        uint64_t v = 0;
+        int64_t d = 0;
+
+        check(strcmp(dsmctl_format_size(1536, true, b, sizeof(b)), "1.5KiB") == 0 &&
+                  strcmp(dsmctl_format_size(1000, true, b, sizeof(b)), "1000B") == 0 &&
+                  strcmp(dsmctl_format_size(3ULL << 30, true, b, sizeof(b)), "3.0GiB") == 0 &&
+                  strcmp(dsmctl_format_size(200ULL << 20, true, b, sizeof(b)), "200MiB") == 0 &&
+                  strcmp(dsmctl_format_size(1536, false, b, sizeof(b)), "1536") == 0,
+              "size: -h in powers of 1024, exact bytes otherwise");
+        check(dsmctl_parse_size("64k", &v) && v == 65536 && dsmctl_parse_size("1MB", &v) &&
+                  v == 1048576 && dsmctl_parse_size("2GiB", &v) && v == 2147483648ULL &&
+                  dsmctl_parse_size("4096", &v) && v == 4096,
+              "size: 64k, 1MB, 2GiB, 4096");
+        check(!dsmctl_parse_size("12q", &v) && !dsmctl_parse_size("-1k", &v) &&
+                  !dsmctl_parse_size("", &v) && !dsmctl_parse_size("99999999999999999999", &v) &&
+                  !dsmctl_parse_size("20000000T", &v),
+              "size: garbage, negatives, overflow refused");
+        check(dsmctl_parse_duration("90", &d) && d == 90 && dsmctl_parse_duration("10m", &d) &&
+                  d == 600 && dsmctl_parse_duration("2h", &d) && d == 7200 &&
+                  dsmctl_parse_duration("1d", &d) && d == 86400 &&
+                  !dsmctl_parse_duration("1w", &d) && !dsmctl_parse_duration("m", &d),
+              "duration: 90, 10m, 2h, 1d; unknown units refused");
+    }
 }
 
 /* A pid that certainly belonged to no running process a moment ago. */
@@ -218,6 +244,81 @@ static void probe_checks(const char *dir)
     }
 }
 
+/* dsm_scan_host() report: remember whether our control segment was seen, and where. */
+struct seen {
+    const char *control_name;
+    char datadir[512];
+    int controls;
+};
+
+static void saw(const dsm_host_object *o, void *arg)
+{
+    struct seen *s = arg;
+
+    if (o->control && strcmp(o->name, s->control_name) == 0) {
+        s->controls++;
+        snprintf(s->datadir, sizeof(s->datadir), "%s", o->datadir);
+    }
+}
+
+/*
+ * The counters of the control segment (layout 3) through the public API,
+ * a crash reset carrying them over, the recorded data directory, and a
+ * host scan finding the control segment and that directory.
+ */
+static void metrics_checks(const char *dir)
+{
+    dsm_inspection *insp;
+    dsm_instance_info info;
+    dsm_metrics m;
+    dsm_segment *a, *b;
+    char *abs = realpath(dir, NULL);
+    struct seen seen = {0};
+
+    if (dsm_supervisor_start(dir, NULL) < 0) {
+        printf("skip - metrics: %s\n", dsm_errmsg());
+        free(abs);
+        return;
+    }
+    check(dsm_create(1000, 0, &a) == 0 && dsm_create(24, 0, &b) == 0, "metrics: two creates");
+    check(dsm_pin_segment(b) == 0 && dsm_detach(b) == 0 && dsm_detach(a) == 0,
+          "metrics: one pinned and detached, one destroyed by its detach");
+    check(dsm_inspect_open(dir, 1000, &insp) == 0, "metrics: inspect");
+    dsm_inspect_instance(insp, &info, sizeof(info));
+    memset(&m, 0xff, sizeof(m));
+    check(dsm_inspect_metrics(insp, &m, sizeof(m)) == 0, "metrics: read");
+    check(m.creates == 2 && m.destroys == 1 && m.detaches == 2 && m.bytes_created == 1024 &&
+          m.bytes == 24 && m.segments == 1 && m.peak_segments == 2 && m.peak_bytes == 1024 &&
+          m.peak_processes == 1 && m.processes == 1 && m.resets == 0 && m.since_usec > 0,
+          "metrics: creates, destroys, detaches, bytes, gauges and peaks");
+    check(abs && strcmp(info.recorded_datadir, abs) == 0,
+          "layout 3: the control segment records the absolute data directory");
+    seen.control_name = info.control_name;
+    check(dsm_scan_host(NULL, 0, saw, &seen) > 0 && (seen.controls == 1 ||
+                                                      info.backend != DSM_IMPL_POSIX),
+          "scan: the posix control segment is found and recognised");
+    check(info.backend != DSM_IMPL_POSIX || (abs && strcmp(seen.datadir, abs) == 0),
+          "scan: ... with the data directory it records");
+    {   /* an older caller's smaller struct gets its prefix only */
+        dsm_metrics small;
+
+        memset(&small, 0x5a, sizeof(small));
+        check(dsm_inspect_metrics(insp, &small, offsetof(dsm_metrics, destroys)) == 0 &&
+              small.creates == 2 && small.destroys == 0x5a5a5a5a5a5a5a5aULL,
+              "metrics: a smaller size is filled, nothing past it");
+    }
+    dsm_inspect_close(insp);
+    check(dsm_supervisor_reset() == 0, "metrics: crash reset");
+    check(dsm_inspect_open(dir, 1000, &insp) == 0 && dsm_inspect_metrics(insp, &m, sizeof(m)) == 0,
+          "metrics: read after the reset");
+    check(m.resets == 1 && m.creates == 2 && m.destroys == 2 && m.segments == 0 && m.bytes == 0 &&
+          m.peak_bytes == 1024,
+          "metrics: the reset is counted and the totals carried (its destroy included)");
+    dsm_inspect_close(insp);
+    dsm_supervisor_shutdown();
+    free(abs);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/dsmctl_unit.XXXXXX";
@@ -229,6 +330,8 @@ int main(void)
     rc = table_checks(dir);
     if (rc == 0)
         probe_checks(dir);
+    if (rc == 0)
+        metrics_checks(dir);
     {
         char cmd[64];
 

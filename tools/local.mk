@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 # tools/local.mk - programs for users and operators.
 
-# dsmctl: the operator's view of an instance (status, list) and offline
-# cleanup of a dead one (gc).  A client of the installed library like any
+# dsmctl: the operator's view of an instance (status, list, procs, scan),
+# offline cleanup of a dead one (gc), and unpin through a live one.  A client of the installed library like any
 # other program: public headers (dynshm/inspect.h) and libdynshm only.
 if BUILD_TOOLS
 bin_PROGRAMS += tools/dsmctl/dsmctl
@@ -14,6 +14,11 @@ tools_dsmctl_dsmctl_SOURCES = \
 	tools/dsmctl/format.c \
 	tools/dsmctl/status.c \
 	tools/dsmctl/list.c \
-	tools/dsmctl/gc.c
+	tools/dsmctl/gc.c \
+	tools/dsmctl/procs.c \
+	tools/dsmctl/limits.c \
+	tools/dsmctl/watch.c \
+	tools/dsmctl/scan.c \
+	tools/dsmctl/unpin.c
 # The operator's guide to dsmctl (to be folded into the user guide).
 EXTRA_DIST += doc/dsmctl.md

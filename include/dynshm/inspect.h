@@ -103,7 +103,11 @@ typedef struct dsm_instance_info {
     uint32_t processes, alive_processes;
     uint32_t mappings;        /* references in use */
     uint32_t orphans;         /* segments repair gave to the supervisor to finish */
-    uint64_t creates, destroys, repairs, corruptions; /* since the control segment was made */
+    uint64_t creates, destroys, repairs, corruptions; /* since the supervisor started (a
+                                 crash reset carries them over) */
+    /* Since 0.1 (layout 3), appended: */
+    const char *recorded_datadir; /* the absolute data directory the control segment records
+                                     ("" if it was too long to record, or unknown) */
 } dsm_instance_info;
 
 typedef struct dsm_segment_info {
@@ -129,6 +133,32 @@ typedef struct dsm_process_info {
 } dsm_process_info;
 
 /*
+ * The counters an exporter scrapes, kept in the control segment by every
+ * process of the instance under the lock it already holds.  Totals count
+ * since the supervisor started (a crash reset carries them into the new
+ * control segment); they only grow, so a scraper takes differences.
+ * Gauges (segments, bytes, processes) are the snapshot's.  Append only.
+ */
+typedef struct dsm_metrics {
+    int64_t since_usec;       /* when counting began (µs since the epoch) */
+    uint64_t creates;         /* segments created */
+    uint64_t destroys;        /* segments destroyed */
+    uint64_t attaches;        /* references taken by dsm_attach() */
+    uint64_t detaches;        /* references given back by detach */
+    uint64_t repairs;         /* table rebuilds after a process died holding the lock */
+    uint64_t resets;          /* crash resets */
+    uint64_t reclaims;        /* references of dead processes released by the supervisor */
+    uint64_t corruptions;     /* damaged entries found (the table rebuilt each time) */
+    uint64_t create_enospc;   /* creates refused for lack of memory (ENOSPC, ENOMEM) */
+    uint64_t create_failed;   /* every other failed create (a full table, ...) */
+    uint64_t segments;        /* gauge: slots in use */
+    uint64_t bytes;           /* gauge: bytes of the segments not yet freed */
+    uint64_t processes;       /* gauge: registered processes */
+    uint64_t peak_segments, peak_bytes, peak_processes; /* high-water marks */
+    uint64_t bytes_created;   /* sum of the sizes of the segments created */
+} dsm_metrics;
+
+/*
  * Inspect datadir.  Fails only when the directory itself cannot be used;
  * a missing or unreadable state file or control segment is described in
  * dsm_instance_info.  timeout_ms bounds the wait for the control lock
@@ -149,10 +179,54 @@ DSM_EXPORT int dsm_inspect_segment(const dsm_inspection *insp, size_t i, dsm_seg
 DSM_EXPORT size_t dsm_inspect_segment_holders(const dsm_inspection *insp, size_t i, pid_t *pids,
                                               size_t max);
 
+/*
+ * Fill up to size bytes of *out with the instance's counters: 0, -EINVAL,
+ * or -ENODATA when the control segment could not be read (see
+ * dsm_instance_info.control_status).
+ */
+DSM_EXPORT int dsm_inspect_metrics(const dsm_inspection *insp, dsm_metrics *out, size_t size);
+
 /* Registered processes: their number, and the i-th (-ERANGE past the end). */
 DSM_EXPORT size_t dsm_inspect_nprocesses(const dsm_inspection *insp);
 DSM_EXPORT int dsm_inspect_process(const dsm_inspection *insp, size_t i, dsm_process_info *out,
                                    size_t size);
+
+/* ---- host-wide discovery --------------------------------------------------------- */
+
+/* One dynshm object found on the host; valid during the report call only. */
+typedef struct dsm_host_object {
+    dsm_impl_type backend;    /* DSM_IMPL_POSIX, DSM_IMPL_SYSV or DSM_IMPL_MMAP */
+    const char *name;         /* "/dynshm.<id>.<handle>", "key 0x<key>", or the mmap path */
+    char instance[17];        /* the instance id (from the name or the control segment);
+                                 "" for a System V segment that is not a control segment */
+    dsm_handle handle;        /* from the name (posix, mmap), a control segment's, or 0 */
+    uint64_t size;
+    uid_t uid;                /* owner */
+    int64_t os_id;            /* System V shmid, else -1 */
+    pid_t creator_pid;        /* System V: the pid that created it, else 0 */
+    bool control;             /* a control segment of this library's layout */
+    const char *datadir;      /* control: the absolute data directory it records (may be
+                                 ""); else "" */
+    uint32_t layout_version;  /* a dynshm control segment's layout version, whether or not
+                                 this library reads it (control is true only for its own);
+                                 0 if the object is not one */
+    int64_t attached;         /* System V: processes attached (shm_nattch); else -1 */
+} dsm_host_object;
+
+typedef void (*dsm_scan_report)(const dsm_host_object *object, void *arg);
+
+/*
+ * List every dynshm object on the host that this process can see: posix
+ * objects in /dev/shm named "dynshm.<id>.<handle>", this user's System V
+ * segments (each; whether it is a control segment is read from its
+ * header), and the mmap segments in DIR/dynshm_mmap of each of the
+ * ndatadirs data directories given.  Changes nothing.  report, if not
+ * NULL, is called for each.  Returns the number of objects, or a negative
+ * error.  Which instance and data directory an object belongs to is the
+ * caller's to work out (dsm_inspect_open() on the recorded directory).
+ */
+DSM_EXPORT int dsm_scan_host(const char *const *datadirs, size_t ndatadirs,
+                             dsm_scan_report report, void *arg);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,8 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +96,9 @@ int dsm__control_validate(const void *addr, size_t size, uint64_t instance_id,
     if (!dsm_impl_type_name((dsm_impl_type)h->backend))
         return dsm__error(DSM_ECORRUPT, "control segment %s names unknown backend %u", hb,
                           (unsigned)h->backend);
+    if (memchr(h->datadir, '\0', sizeof(h->datadir)) == NULL)
+        return dsm__error(DSM_ECORRUPT, "control segment %s: its data directory is not a "
+                                        "terminated string", hb);
     if (dsm__control_size(h->nslots, h->nprocs, h->nrefs) != h->total_size ||
         h->total_size > size)
         return dsm__error(DSM_ECORRUPT, "control segment %s: capacity (%u slots, %u processes, "
@@ -141,6 +146,23 @@ static int init_lock(pthread_mutex_t *m)
     return rc;
 }
 
+/*
+ * The data directory as an absolute path, so a scan of the host can name
+ * the instance whatever directory its supervisor was started from.  A path
+ * that does not fit is left out rather than cut (a cut path names another
+ * directory).
+ */
+static void record_datadir(struct dsm_control_header *h, const char *datadir)
+{
+    char *abs = datadir ? realpath(datadir, NULL) : NULL;
+    const char *p = abs ? abs : datadir;
+
+    memset(h->datadir, 0, sizeof(h->datadir));
+    if (p != NULL && p[0] == '/' && strlen(p) < sizeof(h->datadir))
+        memcpy(h->datadir, p, strlen(p));
+    free(abs);
+}
+
 int dsm__control_create(dsm_impl_instance *inst, dsm_handle handle, uint32_t nslots,
                         uint32_t nprocs, uint32_t nrefs, struct dsm_control *ctl)
 {
@@ -170,6 +192,8 @@ int dsm__control_create(dsm_impl_instance *inst, dsm_handle handle, uint32_t nsl
     h->nprocs = nprocs;
     h->nrefs = nrefs;
     h->supervisor_pid = (int32_t)getpid();
+    record_datadir(h, inst->datadir);
+    h->counters.since_usec = h->created_usec;
     dsm__control_bind(ctl, h, size);
     init_tables(ctl);
     rc = init_lock(&h->lock);
@@ -223,6 +247,42 @@ int dsm__control_attach(dsm_impl_instance *inst, dsm_handle handle, struct dsm_c
     }
     dsm__control_bind(ctl, ctl->map.address, ctl->map.size);
     return 0;
+}
+
+void dsm__control_carry_counters(struct dsm_control *ctl, const struct dsm_control_header *old)
+{
+    struct dsm_control_header *h = ctl->hdr;
+    struct dsm_control_counters *c = &h->counters;
+    const struct dsm_control_counters *o = &old->counters;
+
+    if (dsm__control_lock(ctl) < 0)
+        return;
+    h->creates += old->creates;
+    h->destroys += old->destroys;
+    h->repairs += old->repairs;
+    h->corruptions += old->corruptions;
+    c->attaches += o->attaches;
+    c->detaches += o->detaches;
+    c->reclaims += o->reclaims;
+    c->resets += o->resets + 1;
+    c->create_enospc += o->create_enospc;
+    c->create_failed += o->create_failed;
+    c->bytes_created += o->bytes_created;
+    c->peak_segments = o->peak_segments > c->peak_segments ? o->peak_segments : c->peak_segments;
+    c->peak_bytes = o->peak_bytes > c->peak_bytes ? o->peak_bytes : c->peak_bytes;
+    c->peak_processes =
+        o->peak_processes > c->peak_processes ? o->peak_processes : c->peak_processes;
+    if (o->since_usec != 0 && o->since_usec < c->since_usec)
+        c->since_usec = o->since_usec;
+    dsm__control_unlock(ctl);
+}
+
+void dsm__control_count_create_failure(struct dsm_control *ctl, int rc)
+{
+    uint64_t *n = rc == -ENOSPC || rc == -ENOMEM ? &ctl->hdr->counters.create_enospc
+                                                 : &ctl->hdr->counters.create_failed;
+
+    __atomic_fetch_add(n, 1, __ATOMIC_RELAXED);
 }
 
 void dsm__control_detach(dsm_impl_instance *inst, struct dsm_control *ctl)
@@ -374,6 +434,7 @@ uint64_t dsm__control_repair(struct dsm_control *ctl)
     h->slot_free = h->proc_free = h->ref_free = DSM_CONTROL_NONE;
     h->slots_used = h->procs_used = h->refs_used = 0;
     h->orphans = 0;
+    h->counters.live_bytes = 0;
 
     for (uint32_t i = h->nprocs; i-- > 0;) {
         struct dsm_control_proc *p = &ctl->procs[i];
@@ -466,6 +527,10 @@ uint64_t dsm__control_repair(struct dsm_control *ctl)
         }
     }
     free(counts);
+    /* Derived, after the orphans turned DYING: the sizes of LIVE and DYING slots. */
+    for (uint32_t i = 0; i < h->nslots; i++)
+        if (ctl->slots[i].state == DSM_SLOT_LIVE || ctl->slots[i].state == DSM_SLOT_DYING)
+            h->counters.live_bytes += ctl->slots[i].size;
     return fixes;
 }
 
@@ -504,6 +569,8 @@ static uint32_t mark_batch(struct dsm_control *ctl, uint32_t *cursor, dsm_impl_s
         slots[n++] = *cursor;
         s->refcnt = 0;
         s->pinned = 0;
+        if (s->state == DSM_SLOT_CREATING) /* DYING slots count in live_bytes */
+            h->counters.live_bytes += s->size;
         DSM_CTL_STORE_LAST(s->state, (uint8_t)DSM_SLOT_DYING);
     }
     return n;
@@ -621,6 +688,7 @@ unsigned dsm__control_verify(struct dsm_control *ctl, char *why, size_t len)
     const struct dsm_control_header *h = ctl->hdr;
     uint32_t *counts = calloc(h->nslots, sizeof(*counts));
     uint32_t used = 0, active = 0, refs = 0, orphans = 0;
+    uint64_t bytes = 0;
     unsigned bad = 0;
     int64_t n;
 
@@ -682,6 +750,8 @@ unsigned dsm__control_verify(struct dsm_control *ctl, char *why, size_t len)
 
         if (s->state == DSM_SLOT_FREE)
             continue;
+        if (s->state == DSM_SLOT_LIVE || s->state == DSM_SLOT_DYING)
+            bytes += s->size;
         if ((uint32_t)s->handle != i)
             bad = problem(why, len, bad, "slot %u holds handle %016llx", i,
                           (unsigned long long)s->handle);
@@ -693,6 +763,9 @@ unsigned dsm__control_verify(struct dsm_control *ctl, char *why, size_t len)
             !(s->flags & DSM_SLOT_ORPHAN))
             bad = problem(why, len, bad, "slot %u (state %u) has no owner", i, s->state);
     }
+    if (bytes != h->counters.live_bytes)
+        bad = problem(why, len, bad, "live_bytes %llu, but the slots hold %llu",
+                      (unsigned long long)h->counters.live_bytes, (unsigned long long)bytes);
     free(counts);
     return bad;
 }

@@ -79,7 +79,7 @@
 #include "../common/procid.h"
 
 #define DSM_CONTROL_MAGIC UINT64_C(0x4c5254434d485344) /* "DSHMCTRL" little-endian */
-#define DSM_CONTROL_VERSION 2
+#define DSM_CONTROL_VERSION 3 /* 3: the data directory and the counters (below) */
 #define DSM_CONTROL_NONE UINT32_MAX /* end of an index chain */
 
 /* Upper bounds that keep every size computation far from overflow (limits.h). */
@@ -141,6 +141,40 @@ struct dsm_control_ref { /* 16 bytes; slot == NONE when free */
     uint32_t prev;
 };
 
+/*
+ * Layout 3: the data directory, for host-wide discovery (dsmctl scan finds
+ * a control segment and learns whose it is), and the metrics operators
+ * scrape.  The path is absolute, NUL-terminated, NUL-padded and covered by
+ * the checksum; "" when it did not fit (the instance then cannot be named
+ * by a scan, only by its data directory).
+ */
+#define DSM_CONTROL_DATADIR_MAX 512
+
+/*
+ * Counters for operators and exporters, under the lock (every update is in
+ * a critical section that already holds it, so they cost a store or two),
+ * except the two create-failure counts, which a failed create adds to
+ * after releasing the lock: those two are only ever changed by relaxed
+ * atomic adds.
+ * They count since the supervisor started: a crash reset carries them into
+ * the new control segment (dsm__control_carry_counters()).  live_bytes is
+ * derived, and recomputed by repair; the rest are monotonic totals or
+ * high-water marks.  Append only.
+ */
+struct dsm_control_counters {
+    uint64_t attaches;       /* references taken by attach */
+    uint64_t detaches;       /* references given back by detach */
+    uint64_t reclaims;       /* references of dead processes released by the supervisor */
+    uint64_t resets;         /* crash resets */
+    uint64_t create_enospc;  /* creates refused for lack of memory (ENOSPC, ENOMEM) */
+    uint64_t create_failed;  /* every other failed create (full table, collisions, ...) */
+    uint64_t live_bytes;     /* sizes of the LIVE and DYING slots (derived; verified) */
+    uint64_t peak_segments, peak_bytes, peak_processes; /* high-water marks */
+    uint64_t since_usec;     /* when counting began (the first control segment) */
+    uint64_t bytes_created;  /* sum of the sizes of the segments created */
+    uint64_t reserved[4];
+};
+
 struct dsm_control_header {
     /* Written once at creation and covered by `checksum`. */
     uint64_t magic;
@@ -152,6 +186,7 @@ struct dsm_control_header {
     uint64_t created_usec;
     uint32_t nslots, nprocs, nrefs;
     int32_t supervisor_pid;
+    char datadir[DSM_CONTROL_DATADIR_MAX]; /* layout 3; see above */
     uint64_t checksum;
     /* Mutable, under `lock`. */
     uint32_t slot_free, proc_free, ref_free;
@@ -161,6 +196,7 @@ struct dsm_control_header {
     uint32_t orphans;          /* slots flagged ORPHAN: the supervisor must finish them */
     uint32_t reserved32;
     uint64_t corruptions;      /* bad indexes found (and the table rebuilt) */
+    struct dsm_control_counters counters; /* layout 3 */
     pthread_mutex_t lock;
 } __attribute__((aligned(64)));
 
@@ -231,6 +267,20 @@ int dsm__control_validate(const void *addr, size_t size, uint64_t instance_id,
 
 /* Set the pointers of ctl from a validated mapping. */
 void dsm__control_bind(struct dsm_control *ctl, void *addr, size_t size);
+
+/*
+ * A crash reset made a new control segment: carry the counters of the old
+ * one (a copy of its header taken before it was destroyed) into ctl, and
+ * count the reset.  Takes the lock.
+ */
+void dsm__control_carry_counters(struct dsm_control *ctl, const struct dsm_control_header *old);
+
+/*
+ * A create failed after its slot was reserved (errno-style rc): count it.
+ * Lock-free (relaxed atomic add): the failure path has already released
+ * the lock.
+ */
+void dsm__control_count_create_failure(struct dsm_control *ctl, int rc);
 
 /* Unmap (the segment lives on). */
 void dsm__control_detach(dsm_impl_instance *inst, struct dsm_control *ctl);

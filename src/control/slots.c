@@ -206,6 +206,8 @@ int dsm__control_proc_register(struct dsm_control *ctl, const struct dsm__procid
     atomic_store_explicit(&p->critical, 0, memory_order_relaxed);
     p->registered_usec = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
     h->procs_used++;
+    if (h->procs_used > h->counters.peak_processes)
+        h->counters.peak_processes = h->procs_used;
     DSM_CTL_STEP();
     DSM_CTL_STORE_LAST(p->state, (uint32_t)DSM_PROC_ACTIVE);
     dsm__control_unlock(ctl);
@@ -258,6 +260,8 @@ int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle
         return rc;
     slot = h->slot_free;
     if (slot == NONE) {
+        /* Atomic: failures after the reservation are counted without the lock. */
+        __atomic_fetch_add(&h->counters.create_failed, 1, __ATOMIC_RELAXED);
         dsm__control_unlock(ctl);
         return dsm__error(DSM_ENOSLOTS, "too many dynamic shared memory segments (%u exist; "
                                         "raise dsm_max_segments)", (unsigned)h->nslots);
@@ -290,6 +294,8 @@ int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle
     s->flags = 0;
     s->created = (uint32_t)time(NULL);
     h->slots_used++;
+    if (h->slots_used > h->counters.peak_segments)
+        h->counters.peak_segments = h->slots_used;
     DSM_CTL_STEP();
     DSM_CTL_STORE_LAST(s->state, (uint8_t)DSM_SLOT_CREATING);
     *slot_out = slot;
@@ -332,6 +338,10 @@ int dsm__control_slot_publish(struct dsm_control *ctl, uint32_t slot, uint32_t r
         DSM_CTL_STEP();
         DSM_CTL_STORE_LAST(s->state, (uint8_t)DSM_SLOT_LIVE);
         ctl->hdr->creates++;
+        ctl->hdr->counters.live_bytes += size;
+        ctl->hdr->counters.bytes_created += size;
+        if (ctl->hdr->counters.live_bytes > ctl->hdr->counters.peak_bytes)
+            ctl->hdr->counters.peak_bytes = ctl->hdr->counters.live_bytes;
         DSM_CTL_STEP();
     }
     dsm__control_unlock(ctl);
@@ -357,6 +367,7 @@ int dsm__control_ref_acquire(struct dsm_control *ctl, uint32_t proc, dsm_handle 
         goto out;
     }
     ctl->slots[slot].refcnt++; /* after the ref: repair recounts from refs anyway */
+    ctl->hdr->counters.attaches++;
     DSM_CTL_STEP();
     dsm__control_slot_segment(ctl, slot, seg);
     *slot_out = slot;
@@ -375,6 +386,7 @@ int dsm__control_ref_release(struct dsm_control *ctl, uint32_t slot, uint32_t re
         return rc; /* the reference stays counted: a leak the next reset removes */
     if ((rc = check_claim(ctl, slot, ref, ST(DSM_SLOT_LIVE))) < 0)
         goto out;
+    ctl->hdr->counters.detaches++;
     if (s->refcnt <= 1) {
         s->refcnt = 0;
         DSM_CTL_STEP();
@@ -397,8 +409,11 @@ static int release_locked(struct dsm_control *ctl, uint32_t slot, uint32_t ref)
     struct dsm_control_slot *s = &ctl->slots[slot];
     int rc;
 
+    uint8_t was;
+
     if ((rc = check_claim(ctl, slot, ref, ST(DSM_SLOT_CREATING) | ST(DSM_SLOT_DYING))) < 0)
         return rc;
+    was = s->state;
     /* The slot first, the claim last (see slot_reserve for why). */
     DSM_CTL_STORE_FIRST(s->state, (uint8_t)DSM_SLOT_FREE);
     DSM_CTL_STEP();
@@ -412,6 +427,9 @@ static int release_locked(struct dsm_control *ctl, uint32_t slot, uint32_t ref)
     h->slots_used--;
     if (s->size)
         h->destroys++;
+    if (was == DSM_SLOT_DYING) /* live_bytes counts LIVE and DYING slots (see repair) */
+        h->counters.live_bytes -=
+            s->size < h->counters.live_bytes ? s->size : h->counters.live_bytes;
     DSM_CTL_STEP();
     return ref_free(ctl, ref);
 }
@@ -563,6 +581,8 @@ static int take_over(struct dsm_control *ctl, uint32_t r, uint32_t slot, uint32_
     int rc;
 
     s->refcnt = 0;
+    if (s->state == DSM_SLOT_CREATING) /* DYING slots count in live_bytes */
+        ctl->hdr->counters.live_bytes += s->size;
     DSM_CTL_STEP();
     DSM_CTL_STORE_LAST(s->state, (uint8_t)DSM_SLOT_DYING);
     DSM_CTL_STEP();
@@ -597,6 +617,7 @@ int dsm__control_reclaim(struct dsm_control *ctl, const struct dsm_control_membe
         }
         slot = ctl->refs[r].slot;
         s = &ctl->slots[slot];
+        h->counters.reclaims++;
         if (s->state == DSM_SLOT_LIVE && s->refcnt > 1) {
             s->refcnt--; /* others still hold it: just drop the dead worker's share */
             DSM_CTL_STEP();

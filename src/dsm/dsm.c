@@ -261,6 +261,7 @@ int dsm_create(size_t size, int flags, dsm_segment **out)
 
         dsm__error_save(&e, rc);
         dsm__control_slot_release(&dsm__p.ctl, seg->slot, seg->ref);
+        dsm__control_count_create_failure(&dsm__p.ctl, rc);
         free(seg);
         return dsm__error_restore(&e);
     }

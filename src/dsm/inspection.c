@@ -22,10 +22,11 @@
 #include "dsm_int.h"
 
 struct dsm_inspection {
-    dsm_instance_info info;
+    struct dsm__snapshot snap;   /* first: its header is 64-byte aligned */
     char *datadir;
+    dsm_instance_info info;
     char control_name[DSM_IMPL_NAME_MAX];
-    struct dsm__snapshot snap;
+    char recorded_datadir[DSM_CONTROL_DATADIR_MAX];
     char **names;            /* per segment: its name in the system */
     uint64_t *bytes_mapped;  /* per process */
     pid_t *holder_pids;      /* snap.holders as pids */
@@ -95,6 +96,9 @@ static void fill_control(struct dsm_inspection *x)
     i->destroys = h->destroys;
     i->repairs = h->repairs;
     i->corruptions = h->corruptions;
+    /* Validated as terminated; copied with its bound all the same. */
+    snprintf(x->recorded_datadir, sizeof(x->recorded_datadir), "%.*s",
+             (int)sizeof(h->datadir) - 1, h->datadir);
 }
 
 int dsm_inspect_open(const char *datadir, int timeout_ms, dsm_inspection **out)
@@ -117,6 +121,7 @@ int dsm_inspect_open(const char *datadir, int timeout_ms, dsm_inspection **out)
     }
     x->info.datadir = x->datadir;
     x->info.control_name = x->control_name;
+    x->info.recorded_datadir = x->recorded_datadir;
     if ((rc = dsm__inspect_open(datadir, &t)) < 0) {
         free(x->datadir);
         free(x);
@@ -228,6 +233,41 @@ int dsm_inspect_segment(const dsm_inspection *x, size_t i, dsm_segment_info *out
     info.name = x->names[i];
     info.nholders = g->nholders;
     return copy_out(out, size, &info, sizeof(info));
+}
+
+int dsm_inspect_metrics(const dsm_inspection *x, dsm_metrics *out, size_t size)
+{
+    const struct dsm_control_header *h;
+    const struct dsm_control_counters *c;
+    dsm_metrics m;
+
+    if (x == NULL)
+        return dsm__error(-EINVAL, "no inspection given");
+    if (x->info.control_status != 0)
+        return dsm__error(-ENODATA, "no counters: the control segment of \"%s\" was not read",
+                          x->datadir);
+    h = &x->snap.hdr;
+    c = &h->counters;
+    memset(&m, 0, sizeof(m));
+    m.since_usec = (int64_t)c->since_usec;
+    m.creates = h->creates;
+    m.destroys = h->destroys;
+    m.attaches = c->attaches;
+    m.detaches = c->detaches;
+    m.repairs = h->repairs;
+    m.resets = c->resets;
+    m.reclaims = c->reclaims;
+    m.corruptions = h->corruptions;
+    m.create_enospc = c->create_enospc;
+    m.create_failed = c->create_failed;
+    m.segments = x->snap.nsegs;
+    m.bytes = c->live_bytes;
+    m.processes = x->snap.nprocs;
+    m.peak_segments = c->peak_segments;
+    m.peak_bytes = c->peak_bytes;
+    m.peak_processes = c->peak_processes;
+    m.bytes_created = c->bytes_created;
+    return copy_out(out, size, &m, sizeof(m));
 }
 
 size_t dsm_inspect_segment_holders(const dsm_inspection *x, size_t i, pid_t *pids, size_t max)

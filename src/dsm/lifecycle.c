@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,7 +289,7 @@ static int start_control(void)
  * file keeps naming the control segment throughout, so a kill part-way is
  * finished by the next start-up.
  */
-static int stop_control(void)
+static int stop_control(struct dsm_control_header *counters)
 {
     dsm_impl_segment c;
     int n, rc;
@@ -297,6 +298,9 @@ static int stop_control(void)
         return 0;
     c = dsm__p.ctl.map;
     n = dsm__control_destroy_all(dsm__p.inst, &dsm__p.ctl, NULL, NULL, NULL);
+    /* A reset keeps the counters (its own destroys included); the lock is not copied. */
+    if (counters != NULL)
+        memcpy(counters, dsm__p.ctl.hdr, offsetof(struct dsm_control_header, lock));
     dsm__control_detach(dsm__p.inst, &dsm__p.ctl);
     rc = dsm_impl_destroy(dsm__p.inst, &c);
     if (rc < 0 && rc != -ENOENT)
@@ -396,7 +400,7 @@ int dsm_supervisor_start(const char *datadir, const dsm_settings *settings)
         goto fail;
     dsm__p.supervisor = true;
     if ((rc = dsm__keeper_start()) < 0) {
-        stop_control();
+        stop_control(NULL);
         dsm__state_remove(dsm__p.datadir);
         goto fail;
     }
@@ -413,13 +417,17 @@ fail:
 
 int dsm_supervisor_reset(void)
 {
+    struct dsm_control_header old; /* for its counters only (the lock is a dead copy) */
     int rc, n;
 
     if (!dsm__p.initialised || !dsm__p.supervisor || dsm__p.forked)
         return dsm__error(DSM_ESTATE, "only a started supervisor can reset dynamic shared memory");
     drop_own_mappings();
-    n = stop_control();
+    memset(&old, 0, sizeof(old));
+    n = stop_control(&old);
     rc = start_control();
+    if (rc == 0 && dsm__p.ctl.hdr != NULL)
+        dsm__control_carry_counters(&dsm__p.ctl, &old);
     if (rc < 0) {
         struct dsm__saved_error e;
 
@@ -442,7 +450,7 @@ int dsm_supervisor_shutdown(void)
                                       "down");
     drop_own_mappings();
     dsm__keeper_stop();
-    n = stop_control();
+    n = stop_control(NULL);
     dsm__state_remove(dsm__p.datadir);
     dsm__log(DSM_LOG_INFO, "shut down: destroyed %d dynamic shared memory segment(s)", n);
     reset_process_state();

@@ -14,4 +14,5 @@ libdynshm_core_la_SOURCES += \
 	src/dsm/datadir.c \
 	src/dsm/inspection.c \
 	src/dsm/keeper.h \
-	src/dsm/keeper.c
+	src/dsm/keeper.c \
+	src/dsm/scan.c

@@ -9,7 +9,8 @@
  * exactly that size (copied to a 64-byte aligned buffer of exactly that
  * size, so ASan sees any read past the end).  Flags:
  *   bit 0  make the header pass validation: magic, version, a backend in
- *          range, capacities that fit the size, and the checksum -- so the
+ *          range, capacities that fit the size, a terminated data
+ *          directory, and the checksum -- so the
  *          walk and the repair see arbitrary tables, not just rejections
  *   bit 1  validate against the instance id and handle the header records
  *          (else against fixed ones, so the "foreign" checks are reached)
@@ -65,6 +66,7 @@ static void make_valid(struct dsm_control_header *h, size_t size)
     h->nprocs = np;
     h->nrefs = nr;
     h->total_size = dsm__control_size(ns, np, nr);
+    h->datadir[sizeof(h->datadir) - 1] = '\0';
     h->checksum = dsm__control_checksum(h);
 }
 

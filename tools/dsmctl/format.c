@@ -1,16 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * format.c - how dsmctl prints ages, times and JSON strings.
+ * format.c - how dsmctl prints ages, times, sizes and JSON strings, and
+ * reads sizes and durations from the command line.
  *
  * JSON output must stay one well-formed document whatever a path contains:
  * data directories and mmap segment paths are arbitrary bytes, so strings
  * are escaped here, in one place, and bytes that are not UTF-8 are replaced
- * (JSON text must be Unicode) rather than passed through.
+ * (JSON text must be Unicode) rather than passed through.  Sizes in
+ * JSON are always exact byte counts; -h (powers of 1024, "1.5MiB") is for
+ * people only.  Sizes on the command line accept both spellings people
+ * use, "64k", "64kB", "64KiB", all meaning 65536 bytes, as dynshm's own
+ * settings do.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "dsmctl.h"
@@ -99,4 +108,73 @@ void dsmctl_json_string(FILE *f, const char *s)
         p += n;
     }
     putc('"', f);
+}
+
+const char *dsmctl_format_size(uint64_t n, bool human, char *buf, size_t len)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)n / 1024;
+    int u = 0;
+
+    if (!human || n < 1024) {
+        snprintf(buf, len, human ? "%lluB" : "%llu", (unsigned long long)n);
+        return buf;
+    }
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, v < 10 ? "%.1f%s" : "%.0f%s", v, units[u]);
+    return buf;
+}
+
+/* The multiplier of a unit suffix ("" is bytes or seconds); 0 if unknown. */
+static uint64_t unit_of(const char *suffix, const char *const *names, const uint64_t *mult,
+                        size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(suffix, names[i]) == 0)
+            return mult[i];
+    return 0;
+}
+
+static bool parse_scaled(const char *s, const char *const *names, const uint64_t *mult,
+                         size_t n, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    uint64_t m;
+
+    if (s == NULL || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || (m = unit_of(end, names, mult, n)) == 0 || v > UINT64_MAX / m)
+        return false;
+    *out = (uint64_t)v * m;
+    return true;
+}
+
+bool dsmctl_parse_size(const char *s, uint64_t *out)
+{
+    static const char *const names[] = {"", "b", "k", "kb", "kib", "m", "mb", "mib",
+                                        "g", "gb", "gib", "t", "tb", "tib"};
+    static const uint64_t mult[] = {1, 1, 1ULL << 10, 1ULL << 10, 1ULL << 10,
+                                    1ULL << 20, 1ULL << 20, 1ULL << 20,
+                                    1ULL << 30, 1ULL << 30, 1ULL << 30,
+                                    1ULL << 40, 1ULL << 40, 1ULL << 40};
+
+    return parse_scaled(s, names, mult, sizeof(mult) / sizeof(mult[0]), out);
+}
+
+bool dsmctl_parse_duration(const char *s, int64_t *out)
+{
+    static const char *const names[] = {"", "s", "m", "min", "h", "d"};
+    static const uint64_t mult[] = {1, 1, 60, 60, 3600, 86400};
+    uint64_t v;
+
+    if (!parse_scaled(s, names, mult, sizeof(mult) / sizeof(mult[0]), &v) || v > INT64_MAX)
+        return false;
+    *out = (int64_t)v;
+    return true;
 }

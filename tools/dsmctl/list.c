@@ -3,9 +3,17 @@
  * list.c - `dsmctl list`: every segment the control segment knows, as an
  * aligned table or one JSON document.
  *
- * The table is copied in one short critical section (dsmctl_snapshot());
+ * The table is copied in one short critical section (dsm_inspect_open());
  * names, ages and holders are worked out and printed afterwards, so the
  * server waits for the copy, never for the terminal.
+ *
+ * Filters (--pinned, --pid, --older-than, --min-size, --namespace) and the
+ * order (--sort size|age|refs, largest, oldest or most referenced first;
+ * slot order otherwise) apply to the table and the JSON alike, and the
+ * totals line describes what was shown.  There are no namespaces yet:
+ * every segment is in "default", so --namespace default shows everything
+ * and any other name nothing, which is what a script written for
+ * namespaces will expect of an instance that has none.
  */
 #include "config.h"
 
@@ -92,16 +100,121 @@ static char *holders_text(dsm_inspection *insp, size_t i, const dsm_segment_info
     return buf;
 }
 
+/* Does segment i pass the filters? */
+static bool wanted(const struct dsmctl_options *o, dsm_inspection *insp, size_t i,
+                   const dsm_segment_info *s, time_t now)
+{
+    if (o->pinned && !s->pinned)
+        return false;
+    if (o->min_size > 0 && s->size < o->min_size)
+        return false;
+    if (o->older_than >= 0 && (int64_t)now - s->created < o->older_than)
+        return false;
+    if (o->ns != NULL && strcmp(o->ns, DSMCTL_DEFAULT_NAMESPACE) != 0)
+        return false;
+    if (o->pid > 0) {
+        pid_t pids[64];
+        size_t n = dsm_inspect_segment_holders(insp, i, pids, 64);
+
+        if (n > 64) { /* many holders: ask again with room for all */
+            pid_t *all = calloc(n, sizeof(*all));
+            bool found = false;
+
+            if (all == NULL)
+                return false;
+            dsm_inspect_segment_holders(insp, i, all, n);
+            for (size_t k = 0; k < n && !found; k++)
+                found = all[k] == o->pid;
+            free(all);
+            return found;
+        }
+        for (size_t k = 0; k < n; k++)
+            if (pids[k] == o->pid)
+                return true;
+        return false;
+    }
+    return true;
+}
+
+struct pick {
+    size_t index;
+    uint64_t key; /* what --sort orders by */
+};
+
+static int cmp_pick(const void *a, const void *b)
+{
+    const struct pick *x = a, *y = b;
+
+    if (x->key != y->key)
+        return x->key > y->key ? -1 : 1; /* largest, oldest, most referenced first */
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * The segments to show, filtered and ordered: *out (free it) holds *n
+ * indexes.  Returns false when out of memory.
+ */
+static bool select_segments(const struct dsmctl_options *o, dsm_inspection *insp,
+                            size_t **out, size_t *n, uint64_t *bytes, unsigned *pinned)
+{
+    size_t total = dsm_inspect_nsegments(insp), k = 0;
+    struct pick *p = calloc(total ? total : 1, sizeof(*p));
+    time_t now = time(NULL);
+
+    *out = calloc(total ? total : 1, sizeof(**out));
+    *bytes = 0;
+    *pinned = 0;
+    if (p == NULL || *out == NULL) {
+        free(p);
+        free(*out);
+        *out = NULL;
+        return false;
+    }
+    for (size_t i = 0; i < total; i++) {
+        dsm_segment_info s;
+
+        if (dsm_inspect_segment(insp, i, &s, sizeof(s)) != 0 || !wanted(o, insp, i, &s, now))
+            continue;
+        p[k].index = i;
+        switch (o->sort) {
+        case DSMCTL_SORT_SIZE: p[k].key = s.size; break;
+        case DSMCTL_SORT_AGE: p[k].key = (uint64_t)(INT64_MAX - s.created); break;
+        case DSMCTL_SORT_REFS: p[k].key = s.refcnt; break;
+        default: p[k].key = 0; break;
+        }
+        if (strcmp(s.state, "live") == 0) {
+            *bytes += s.size;
+            *pinned += s.pinned;
+        }
+        k++;
+    }
+    qsort(p, k, sizeof(*p), cmp_pick);
+    for (size_t i = 0; i < k; i++)
+        (*out)[i] = p[i].index;
+    free(p);
+    *n = k;
+    return true;
+}
+
 static int print_table(const struct dsmctl_options *o, dsm_inspection *insp,
                        const dsm_instance_info *info)
 {
-    size_t n = dsm_inspect_nsegments(insp);
-    struct row *rows = calloc(n ? n : 1, sizeof(*rows));
+    size_t n, *idx;
+    uint64_t shown_bytes;
+    unsigned shown_pinned;
+    char total[32];
+    struct row *rows;
     size_t w[NCOLS];
     time_t now = time(NULL);
     int rc = 0;
 
+    if (!select_segments(o, insp, &idx, &n, &shown_bytes, &shown_pinned)) {
+        dsmctl_error("out of memory");
+        return DSMCTL_EXIT_FAIL;
+    }
+    rows = calloc(n ? n : 1, sizeof(*rows));
     if (rows == NULL) {
+        free(idx);
         dsmctl_error("out of memory");
         return DSMCTL_EXIT_FAIL;
     }
@@ -111,15 +224,15 @@ static int print_table(const struct dsmctl_options *o, dsm_inspection *insp,
         struct row *r = &rows[i];
         dsm_segment_info s;
 
-        dsm_inspect_segment(insp, i, &s, sizeof(s));
+        dsm_inspect_segment(insp, idx[i], &s, sizeof(s));
         dsm_handle_format(s.handle, r->handle);
         r->state = s.state;
-        snprintf(r->size, sizeof(r->size), "%llu", (unsigned long long)s.size);
+        dsmctl_format_size(s.size, o->human, r->size, sizeof(r->size));
         snprintf(r->refs, sizeof(r->refs), "%u", (unsigned)s.refcnt);
         r->pinned = s.pinned ? "yes" : "no";
         dsmctl_format_age((int64_t)now - s.created, r->age, sizeof(r->age));
         r->name = strdup(s.name);
-        r->holders = holders_text(insp, i, &s);
+        r->holders = holders_text(insp, idx[i], &s);
         if (r->name == NULL || r->holders == NULL) {
             dsmctl_error("out of memory");
             rc = DSMCTL_EXIT_FAIL;
@@ -135,8 +248,11 @@ static int print_table(const struct dsmctl_options *o, dsm_inspection *insp,
     print_row(NULL, titles, w);
     for (size_t i = 0; i < n; i++)
         print_row(&rows[i], NULL, w);
-    printf("%zu segment%s, %llu bytes, %u pinned", n, n == 1 ? "" : "s",
-           (unsigned long long)info->live_bytes, (unsigned)info->pinned_segments);
+    printf("%zu segment%s, %s%s, %u pinned", n, n == 1 ? "" : "s",
+           dsmctl_format_size(shown_bytes, o->human, total, sizeof(total)),
+           o->human ? "" : " bytes", shown_pinned);
+    if (n < dsm_inspect_nsegments(insp))
+        printf(" (filtered: %zu of %zu shown)", n, dsm_inspect_nsegments(insp));
     if (info->state != DSM_INSTANCE_RUNNING && n > 0)
         printf("; no supervisor is running: these are leftovers (\"dsmctl -D %s gc\" removes "
                "them)", o->datadir);
@@ -147,19 +263,26 @@ out:
         free(rows[i].holders);
     }
     free(rows);
+    free(idx);
     return rc;
 }
 
-static void print_json(const struct dsmctl_options *o, dsm_inspection *insp,
-                       const dsm_instance_info *info)
+static int print_json(const struct dsmctl_options *o, dsm_inspection *insp,
+                      const dsm_instance_info *info)
 {
     time_t now = time(NULL);
     bool has_backend = info->state_status == 0;
     bool has_control = has_backend && info->control_status == 0;
-    size_t nseg = dsm_inspect_nsegments(insp), nproc = dsm_inspect_nprocesses(insp);
+    size_t nseg, nproc = dsm_inspect_nprocesses(insp), *idx;
+    uint64_t shown_bytes;
+    unsigned shown_pinned;
     char hb[DSM_HANDLE_STRLEN];
 
-    printf("{\n  \"data_directory\": ");
+    if (!select_segments(o, insp, &idx, &nseg, &shown_bytes, &shown_pinned)) {
+        dsmctl_error("out of memory");
+        return DSMCTL_EXIT_FAIL;
+    }
+    printf("{\n  \"format_version\": %d,\n  \"data_directory\": ", DSMCTL_JSON_FORMAT);
     dsmctl_json_string(stdout, o->datadir);
     printf(",\n  \"instance\": \"%s\",\n  \"running\": %s,\n", info->id,
            info->state == DSM_INSTANCE_RUNNING ? "true" : "false");
@@ -182,7 +305,7 @@ static void print_json(const struct dsmctl_options *o, dsm_inspection *insp,
         dsm_segment_info s;
         pid_t *pids;
 
-        dsm_inspect_segment(insp, i, &s, sizeof(s));
+        dsm_inspect_segment(insp, idx[i], &s, sizeof(s));
         printf("%s\n    {\"handle\": \"%s\", \"name\": ", i ? "," : "",
                dsm_handle_format(s.handle, hb));
         dsmctl_json_string(stdout, s.name);
@@ -192,7 +315,7 @@ static void print_json(const struct dsmctl_options *o, dsm_inspection *insp,
                s.pinned ? "true" : "false");
         pids = calloc(s.nholders ? s.nholders : 1, sizeof(*pids));
         if (pids != NULL) {
-            dsm_inspect_segment_holders(insp, i, pids, s.nholders);
+            dsm_inspect_segment_holders(insp, idx[i], pids, s.nholders);
             for (uint32_t k = 0; k < s.nholders; k++)
                 printf("%s%d", k ? ", " : "", (int)pids[k]);
             free(pids);
@@ -201,7 +324,7 @@ static void print_json(const struct dsmctl_options *o, dsm_inspection *insp,
                (long long)((int64_t)now - s.created));
         if (s.os_id >= 0)
             printf(", \"os_id\": %lld", (long long)s.os_id);
-        printf("}");
+        printf(", \"namespace\": \"" DSMCTL_DEFAULT_NAMESPACE "\"}");
     }
     printf("%s],\n  \"processes\": [", nseg ? "\n  " : "");
     for (size_t i = 0; i < nproc; i++) {
@@ -215,9 +338,12 @@ static void print_json(const struct dsmctl_options *o, dsm_inspection *insp,
                (unsigned long long)p.bytes_mapped);
     }
     printf("%s],\n  \"totals\": {\"segments\": %zu, \"live\": %u, \"bytes\": %llu, "
-           "\"pinned\": %u}\n}\n",
-           nproc ? "\n  " : "", nseg, (unsigned)info->live_segments,
-           (unsigned long long)info->live_bytes, (unsigned)info->pinned_segments);
+           "\"pinned\": %u, \"shown\": %zu, \"shown_bytes\": %llu}\n}\n",
+           nproc ? "\n  " : "", dsm_inspect_nsegments(insp), (unsigned)info->live_segments,
+           (unsigned long long)info->live_bytes, (unsigned)info->pinned_segments, nseg,
+           (unsigned long long)shown_bytes);
+    free(idx);
+    return 0;
 }
 
 int dsmctl_list(const struct dsmctl_options *o)
@@ -245,7 +371,7 @@ int dsmctl_list(const struct dsmctl_options *o)
     }
     /* No state file (shut down cleanly) or the backend none: nothing is listed. */
     if (o->json)
-        print_json(o, insp, &i);
+        rc = print_json(o, insp, &i);
     else
         rc = print_table(o, insp, &i);
 out:

@@ -5,12 +5,19 @@
  * Alive means the data directory lock is held (see dsm_inspect_open(3));
  * the pids shown are what the lock file and state file recorded, for the
  * operator's information only.  Everything else comes from one snapshot of
- * the control segment, so the numbers agree with each other.
+ * the control segment, so the numbers agree with each other; the host
+ * limits (limits.c) are read after it.
+ *
+ * The exit status answers the question scripts ask most: 0 running, 3 not
+ * running with nothing left, 5 not running but not shut down either (a
+ * dead instance: run gc), 1 something could not be read.  --json prints
+ * the same facts as one document, with the counters an exporter scrapes.
  */
 #include "config.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "dsmctl.h"
@@ -45,6 +52,7 @@ static void print_control(const struct dsmctl_options *o, dsm_inspection *insp,
 {
     char when[64], age[32];
     int64_t created = (int64_t)(i->created_usec / 1000000);
+    dsm_metrics m;
 
     field("control segment:", "%016llx \"%s\" (%llu bytes), valid",
           (unsigned long long)i->control, i->control_name, (unsigned long long)i->control_size);
@@ -57,8 +65,9 @@ static void print_control(const struct dsmctl_options *o, dsm_inspection *insp,
           (unsigned)i->processes, (unsigned)i->max_processes, (unsigned)i->alive_processes);
     field("mappings:", "%u used of %u (dsm_max_mappings)", (unsigned)i->mappings,
           (unsigned)i->max_mappings);
-    field("segments:", "%u live, %llu bytes, %u pinned", (unsigned)i->live_segments,
-          (unsigned long long)i->live_bytes, (unsigned)i->pinned_segments);
+    field("segments:", "%u live, %s%s, %u pinned", (unsigned)i->live_segments,
+          dsmctl_format_size(i->live_bytes, o->human, when, sizeof(when)),
+          o->human ? "" : " bytes", (unsigned)i->pinned_segments);
     if (i->creating_segments || i->dying_segments)
         field("in transition:", "%u being created, %u being destroyed",
               (unsigned)i->creating_segments, (unsigned)i->dying_segments);
@@ -68,6 +77,20 @@ static void print_control(const struct dsmctl_options *o, dsm_inspection *insp,
               (unsigned)i->orphans);
     field("activity:", "%llu created, %llu destroyed since start-up",
           (unsigned long long)i->creates, (unsigned long long)i->destroys);
+    if (dsm_inspect_metrics(insp, &m, sizeof(m)) == 0) {
+        field("references:", "%llu attaches, %llu detaches, %llu reclaimed from dead "
+                             "processes", (unsigned long long)m.attaches,
+              (unsigned long long)m.detaches, (unsigned long long)m.reclaims);
+        field("failed creates:", "%llu for lack of memory, %llu otherwise",
+              (unsigned long long)m.create_enospc, (unsigned long long)m.create_failed);
+        field("high water:", "%llu segments, %s%s, %llu processes",
+              (unsigned long long)m.peak_segments,
+              dsmctl_format_size(m.peak_bytes, o->human, when, sizeof(when)),
+              o->human ? "" : " bytes",
+              (unsigned long long)m.peak_processes);
+        if (m.resets)
+            field("crash resets:", "%llu", (unsigned long long)m.resets);
+    }
     field("repairs:", "%llu (times the table was rebuilt after a process died holding its "
                       "lock)", (unsigned long long)i->repairs);
     if (i->corruptions)
@@ -86,15 +109,141 @@ static void print_control(const struct dsmctl_options *o, dsm_inspection *insp,
     }
 }
 
+/* 0 running, 3 stopped cleanly, 5 dead (a state file remains: gc has work). */
+static int exit_code(const dsm_instance_info *i)
+{
+    if (i->state == DSM_INSTANCE_RUNNING)
+        return DSMCTL_EXIT_OK;
+    return i->state == DSM_INSTANCE_DEAD ? DSMCTL_EXIT_LEFTOVERS : DSMCTL_EXIT_NOT_RUNNING;
+}
+
+static const char *state_name(dsm_instance_state s)
+{
+    switch (s) {
+    case DSM_INSTANCE_RUNNING: return "running";
+    case DSM_INSTANCE_DEAD: return "dead";
+    case DSM_INSTANCE_STOPPED: return "stopped";
+    default: return "none";
+    }
+}
+
+static void json_u64(const char *key, uint64_t v, bool last)
+{
+    printf("\"%s\": %llu%s", key, (unsigned long long)v, last ? "" : ", ");
+}
+
+static void json_metrics(dsm_inspection *insp)
+{
+    dsm_metrics m;
+
+    printf(",\n  \"metrics\": ");
+    if (dsm_inspect_metrics(insp, &m, sizeof(m)) != 0) {
+        printf("null");
+        return;
+    }
+    printf("{\"since_usec\": %lld, ", (long long)m.since_usec);
+    json_u64("creates", m.creates, false);
+    json_u64("destroys", m.destroys, false);
+    json_u64("bytes_created", m.bytes_created, false);
+    json_u64("attaches", m.attaches, false);
+    json_u64("detaches", m.detaches, false);
+    json_u64("repairs", m.repairs, false);
+    json_u64("resets", m.resets, false);
+    json_u64("reclaims", m.reclaims, false);
+    json_u64("corruptions", m.corruptions, false);
+    json_u64("create_enospc", m.create_enospc, false);
+    json_u64("create_failed", m.create_failed, false);
+    json_u64("segments", m.segments, false);
+    json_u64("bytes", m.bytes, false);
+    json_u64("processes", m.processes, false);
+    json_u64("peak_segments", m.peak_segments, false);
+    json_u64("peak_bytes", m.peak_bytes, false);
+    json_u64("peak_processes", m.peak_processes, true);
+    printf("}");
+}
+
+/* The status as one JSON document; the exit code as for the text. */
+static int print_json(const struct dsmctl_options *o, dsm_inspection *insp,
+                      const dsm_instance_info *i, int rc)
+{
+    bool has_state = i->state_status == 0, has_control = has_state && i->control_status == 0;
+    char hb[DSM_HANDLE_STRLEN];
+    struct dsmctl_limits l;
+
+    if ((i->state_status < 0 && i->state_status != -ENOENT) ||
+        (has_state && i->control_status < 0 && i->control_status != DSM_EDISABLED))
+        rc = DSMCTL_EXIT_FAIL;
+    printf("{\n  \"format_version\": %d,\n  \"data_directory\": ", DSMCTL_JSON_FORMAT);
+    dsmctl_json_string(stdout, o->datadir);
+    printf(",\n  \"instance\": \"%s\",\n  \"state\": \"%s\",\n  \"running\": %s,\n  "
+           "\"exit_code\": %d,\n  \"lock_pid\": ", i->id, state_name(i->state),
+           i->state == DSM_INSTANCE_RUNNING ? "true" : "false", rc);
+    if (i->lock_pid > 0)
+        printf("%ld", (long)i->lock_pid);
+    else
+        printf("null");
+    printf(",\n  \"state_file\": %s,\n  \"backend\": ", has_state ? "true" : "false");
+    if (has_state)
+        dsmctl_json_string(stdout, dsm_impl_type_name(i->backend));
+    else
+        printf("null");
+    printf(",\n  \"control_segment\": ");
+    if (has_control) {
+        printf("{\"handle\": \"%s\", \"name\": ", dsm_handle_format(i->control, hb));
+        dsmctl_json_string(stdout, i->control_name);
+        printf(", \"size\": %llu, \"supervisor_pid\": %d, \"created_usec\": %llu, "
+               "\"recorded_data_directory\": ", (unsigned long long)i->control_size,
+               (int)i->supervisor_pid, (unsigned long long)i->created_usec);
+        dsmctl_json_string(stdout, i->recorded_datadir ? i->recorded_datadir : "");
+        printf("}");
+    } else {
+        printf("null");
+    }
+    printf(",\n  \"error\": ");
+    if ((i->state_status < 0 && i->state_status != -ENOENT) ||
+        (has_state && i->control_status < 0 && i->control_status != DSM_EDISABLED))
+        dsmctl_json_string(stdout, i->message);
+    else
+        printf("null");
+    if (has_control) {
+        printf(",\n  \"capacity\": {\"segments\": %u, \"processes\": %u, \"mappings\": %u}",
+               (unsigned)i->max_segments, (unsigned)i->max_processes,
+               (unsigned)i->max_mappings);
+        printf(",\n  \"usage\": {\"segments\": %u, \"live_segments\": %u, "
+               "\"creating_segments\": %u, \"dying_segments\": %u, \"pinned_segments\": %u, "
+               "\"live_bytes\": %llu, \"processes\": %u, \"alive_processes\": %u, "
+               "\"mappings\": %u, \"orphans\": %u}",
+               (unsigned)i->segments, (unsigned)i->live_segments,
+               (unsigned)i->creating_segments, (unsigned)i->dying_segments,
+               (unsigned)i->pinned_segments, (unsigned long long)i->live_bytes,
+               (unsigned)i->processes, (unsigned)i->alive_processes, (unsigned)i->mappings,
+               (unsigned)i->orphans);
+    } else {
+        printf(",\n  \"capacity\": null,\n  \"usage\": null");
+    }
+    json_metrics(insp);
+    printf(",\n");
+    dsmctl_limits(insp, i, o->datadir, &l);
+    dsmctl_limits_json(&l);
+    printf("\n}\n");
+    return rc;
+}
+
 int dsmctl_status(const struct dsmctl_options *o)
 {
+    struct dsmctl_limits l;
     dsm_inspection *insp;
     dsm_instance_info i;
     int rc;
 
     if ((rc = dsmctl_inspect(o->datadir, &insp, &i)) != 0)
         return rc;
-    rc = i.state == DSM_INSTANCE_RUNNING ? DSMCTL_EXIT_OK : DSMCTL_EXIT_NOT_RUNNING;
+    rc = exit_code(&i);
+    if (o->json) {
+        rc = print_json(o, insp, &i, rc);
+        dsm_inspect_close(insp);
+        return rc;
+    }
 
     field("data directory:", "%s", o->datadir);
     field("instance:", "%s", i.id);
@@ -123,7 +272,8 @@ int dsmctl_status(const struct dsmctl_options *o)
         /* Expected: memfd segments, the control segment too, die with their processes. */
         field("control segment:", "%016llx gone with the instance's processes",
               (unsigned long long)i.control);
-        field("left behind:", "nothing (memfd: the kernel freed every segment)");
+        field("left behind:", "only the state file (memfd: the kernel freed every segment); "
+                              "\"dsmctl -D %s gc\" removes it", o->datadir);
         goto out;
     }
     if (i.control_status < 0) {
@@ -139,6 +289,8 @@ int dsmctl_status(const struct dsmctl_options *o)
         goto out;
     }
     print_control(o, insp, &i);
+    dsmctl_limits(insp, &i, o->datadir, &l);
+    dsmctl_limits_print(&l, o->human);
 out:
     dsm_inspect_close(insp);
     return rc;
