@@ -12,8 +12,8 @@
  * predicate (dsm__procid_alive: pid and start time) whether the recorded
  * peer still runs, so a SIGKILLed peer is an -EPIPE within a slice, not a
  * hang, and costs the waiter a /proc read every MQ_SLICE_NS.  Before it
- * sleeps, a waiter spins for a budget that grows when spinning saw the
- * peer's progress and halves when it did not, and only while the run
+ * sleeps, a waiter spins for a budget that grows when waits end soon (the
+ * peer was running) and halves when they do not, and only while the run
  * queue leaves a CPU to spare.
  *
  * Why no critical section (dsm__critical_enter) around sends: a sender that
