@@ -398,9 +398,16 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
         }
     }
 
+    /*
+     * Sleep.  The clock is read only when a sleep timed out or the caller
+     * has a deadline: a peer that wakes us is alive, so liveness needs
+     * checking only after a whole slice without a wake-up.
+     */
+    now = start;
     for (;;) {
         uint32_t w = atomic_load_explicit(wake, memory_order_acquire);
-        int64_t slice;
+        int64_t slice = MQ_SLICE_NS;
+        int fr;
 
         atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
         if ((r = ready(mq)) != 0) {
@@ -409,7 +416,8 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
                 adapt_spin(mq, dsm__now_ns() - start);
             return r > 0 ? 0 : r;
         }
-        now = dsm__now_ns();
+        if (deadline_ns >= 0)
+            now = dsm__now_ns();
         if (now - mq->last_check_ns >= MQ_SLICE_NS) {
             mq->last_check_ns = now;
             if ((r = dsm__mq_peer_status(mq, true)) != 0) {
@@ -422,16 +430,22 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
                 return r;
             }
         }
-        if (deadline_ns >= 0 && now >= deadline_ns) {
-            atomic_store_explicit(sleeping, 0, memory_order_relaxed);
-            return dsm__error(-ETIMEDOUT, "timed out waiting for the message queue's %s",
-                              mq->role == DSM_MQ_SENDER ? "receiver" : "sender");
+        if (deadline_ns >= 0) {
+            if (now >= deadline_ns) {
+                atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+                return dsm__error(-ETIMEDOUT, "timed out waiting for the message queue's %s",
+                                  mq->role == DSM_MQ_SENDER ? "receiver" : "sender");
+            }
+            slice = MQ_SLICE_NS - (now - mq->last_check_ns);
+            if (deadline_ns - now < slice)
+                slice = deadline_ns - now;
         }
-        slice = MQ_SLICE_NS - (now - mq->last_check_ns);
-        if (deadline_ns >= 0 && deadline_ns - now < slice)
-            slice = deadline_ns - now;
-        (void)dsm__futex_wait((const uint32_t *)wake, w, slice);
+        if (slice <= 0)
+            slice = 1; /* never < 0: that would mean no limit */
+        fr = dsm__futex_wait((const uint32_t *)wake, w, slice);
         atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+        if (fr == -ETIMEDOUT && deadline_ns < 0)
+            now = dsm__now_ns();
     }
 }
 
