@@ -410,6 +410,9 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
         int fr;
 
         atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
+        /* ready() reads the peer's counter with acquire loads: without this
+         * fence C11 would let them pass the store above (x86 does not). */
+        atomic_thread_fence(memory_order_seq_cst);
         if ((r = ready(mq)) != 0) {
             atomic_store_explicit(sleeping, 0, memory_order_relaxed);
             if (r > 0)
