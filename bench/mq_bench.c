@@ -13,6 +13,9 @@
  * dsm_bench's per-backend create/attach machinery; keeping them apart
  * keeps both small.  Results and the command are in doc/performance.md.
  *
+ * "one thread" sends and receives in one process, so it measures the
+ * instructions per message and nothing of waiting.
+ *
  * Every figure is a median over interleaved rounds (floor, dsm, floor,
  * dsm, ...) so drift and other load reach both sides alike.  The futex
  * floor runs twice per round, spinning 20 us before it sleeps and not
@@ -44,7 +47,7 @@
 
 static int rounds = 7;
 static bool quick, pin;
-static const char *only; /* run one part: stream, pingpong, zerocopy, toc, dead */
+static const char *only; /* run one part: local, stream, pingpong, zerocopy, toc, dead */
 static size_t only_size; /* stream: this size only */
 
 static bool part(const char *name)
@@ -477,6 +480,44 @@ static void toc_lookup(int nkeys, double *floor_ns, double *dsm_ns)
     munmap(base, size);
 }
 
+/* ---- one thread: send then receive, the per-message instructions only ---------- */
+
+static void local_cost(size_t size, double *floor_ns, double *dsm_ns)
+{
+    size_t qs = dsm_mq_estimate(RING);
+    void *qm = region(qs), *fm = region(floor_bytes(RING)), *data;
+    char buf[1024] = {0}, out[1024];
+    long n = quick ? 500000 : 2000000;
+    struct floor_end fs, fr;
+    dsm_mq *s, *r;
+    size_t len;
+    uint64_t t0;
+
+    if (dsm_mq_create(qm, qs) != 0 || dsm_mq_attach(qm, qs, DSM_MQ_SENDER, &s) != 0 ||
+        dsm_mq_attach(qm, qs, DSM_MQ_RECEIVER, &r) != 0)
+        die("local setup", -1);
+    floor_init(fm, RING);
+    floor_end_init(&fs, fm, RING, true, 0);
+    floor_end_init(&fr, fm, RING, false, 0);
+    t0 = (uint64_t)dsm__now_ns();
+    for (long i = 0; i < n; i++) {
+        floor_send(&fs, buf, size);
+        floor_receive(&fr, out);
+    }
+    *floor_ns = (double)((uint64_t)dsm__now_ns() - t0) / (double)n;
+    t0 = (uint64_t)dsm__now_ns();
+    for (long i = 0; i < n; i++) {
+        if (dsm_mq_send(s, buf, size, 0) != 0 || dsm_mq_receive(r, &data, &len, 0) != 0)
+            die("local", -1);
+        memcpy(out, data, len);
+    }
+    *dsm_ns = (double)((uint64_t)dsm__now_ns() - t0) / (double)n;
+    dsm_mq_detach(s);
+    dsm_mq_detach(r);
+    munmap(qm, qs);
+    munmap(fm, floor_bytes(RING));
+}
+
 /* ---- the table ----------------------------------------------------------------- */
 
 enum check { RATIO_AT_MOST, VALUE_AT_LEAST, VALUE_AT_MOST };
@@ -512,7 +553,7 @@ int main(int argc, char **argv)
             rounds = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: mq_bench [--quick] [--pin] [--rounds N] "
-                            "[--only stream|pingpong|zerocopy|toc|dead] [--size BYTES]\n");
+                            "[--only local|stream|pingpong|zerocopy|toc|dead] [--size BYTES]\n");
             return 2;
         }
     }
@@ -526,6 +567,14 @@ int main(int argc, char **argv)
     printf("%-24s %-8s %10s %10s %-6s %6s  %s\n", "test (target)", "size", "floor", "dynshm",
            "unit", "ratio", "result");
 
+    for (size_t s = 0; part("local") && s < 3; s++) {
+        double fl[32] = {0}, dl[32] = {0};
+
+        for (int r = 0; r < rounds; r++)
+            local_cost(sizes[s], &fl[r], &dl[r]);
+        row("one thread (<=1.15x)", names[s], median(fl, rounds), median(dl, rounds),
+            "ns/msg", 1.15, RATIO_AT_MOST);
+    }
     for (size_t s = 0; part("stream") && s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         long n = count_for(sizes[s]);
 

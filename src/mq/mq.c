@@ -13,8 +13,8 @@
  * predicate (dsm__procid_alive: pid and start time) whether the recorded
  * peer still runs, so a SIGKILLed peer is an -EPIPE within a slice, not a
  * hang, and costs the waiter a /proc read every MQ_SLICE_NS.  Before it
- * sleeps, a waiter spins for a budget that grows when spinning saw the
- * peer's progress and halves when it did not, and only while the run
+ * sleeps, a waiter spins for a budget that grows when waits end soon (the
+ * peer was running) and halves when they do not, and only while the run
  * queue leaves a CPU to spare.
  *
  * Why no critical section (dsm__critical_enter) around sends: a sender that
@@ -59,8 +59,9 @@ static inline void cpu_relax(void)
 /*
  * Is there a CPU to spare for spinning?  Spinning only pays when the peer
  * is running on another CPU; when more threads are runnable than there are
- * CPUs, a spinner takes the CPU the peer (or someone else) needs, and a
- * sleep lets the peer fill the ring in one go instead.  The kernel's count
+ * CPUs (by more than one: a sample is an instant), a spinner takes the CPU
+ * the peer (or someone else) needs, and a sleep lets the peer fill the
+ * ring in one go instead.  The kernel's count
  * of runnable threads (the fourth field of /proc/loadavg, "running/total")
  * is read at most every MQ_LOAD_CHECK_NS per process; if it cannot be
  * read, spinning stays allowed.
@@ -99,8 +100,9 @@ static bool cpus_to_spare(int64_t now)
             while (p > buf && p[-1] >= '0' && p[-1] <= '9')
                 p--;
             running = strtol(p, NULL, 10);
+            /* One thread more than CPUs is tolerated: a sample is an instant. */
             atomic_store_explicit(&spin_allowed,
-                                  running <= atomic_load_explicit(&ncpus, memory_order_relaxed),
+                                  running <= atomic_load_explicit(&ncpus, memory_order_relaxed) + 1,
                                   memory_order_relaxed);
         }
     }
@@ -339,18 +341,19 @@ int dsm__mq_peer_status(dsm_mq *mq, bool check_alive)
 }
 
 /*
- * The spin budget follows whether spinning pays off.  A spin that saw the
- * condition come true means the peer is running on another CPU right now:
- * keep spinning at least twice that long next time.  A spin that failed
- * means the peer is asleep, busy elsewhere, or waiting for the very CPU we
- * are burning (a loaded machine): halve it.  Sleeping is never counted as
- * spinning success, since while we sleep the peer may have had our CPU.
+ * The spin budget follows the waits.  A wait that ended within
+ * MQ_SPIN_MAX_NS (in the spin, or soon after it gave up and slept) means
+ * the peer was making progress on another CPU and a spin of twice that
+ * long would have caught it: grow the budget to that.  A longer wait means
+ * the peer was asleep or busy elsewhere, and spinning was wasted: halve
+ * it.  Whether a CPU is free to spin on at all is decided separately
+ * (cpus_to_spare), so a loaded machine does not teach us to spin.
  */
-static void adapt_spin(dsm_mq *mq, bool paid_off, int64_t took)
+static void adapt_spin(dsm_mq *mq, int64_t waited)
 {
-    if (paid_off) {
-        if (2 * took > mq->spin_ns)
-            mq->spin_ns = 2 * took < MQ_SPIN_MAX_NS ? 2 * took : MQ_SPIN_MAX_NS;
+    if (waited < MQ_SPIN_MAX_NS) {
+        if (2 * waited > mq->spin_ns)
+            mq->spin_ns = 2 * waited < MQ_SPIN_MAX_NS ? 2 * waited : MQ_SPIN_MAX_NS;
     } else {
         mq->spin_ns /= 2;
         if (mq->spin_ns < MQ_SPIN_MIN_NS)
@@ -363,7 +366,6 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
     _Atomic uint32_t *sleeping = mq_sleeping(mq->sh, mq->role);
     _Atomic uint32_t *wake = mq_wake(mq->sh, mq->role);
     int64_t start, now, budget;
-    bool spare;
     int r;
 
     if ((r = ready(mq)) != 0)
@@ -372,40 +374,54 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
         return dsm__error_silent(-EAGAIN); /* an event loop's normal case: no message */
 
     /*
-     * Spin while spinning has been paying off: the peer is probably on a
-     * CPU.  With no CPU to spare, spin only the minimum (a few dozen
-     * pauses, about what a futex round trip would cost anyway).
+     * Spin first: 32 pauses always (about a futex round trip; no clock is
+     * read if the peer answers within them, as it does in a busy
+     * exchange), then up to the adaptive budget if a CPU is to spare, or
+     * the minimum if not.
      */
-    start = dsm__now_ns();
-    spare = cpus_to_spare(start);
-    budget = spare ? mq->spin_ns : MQ_SPIN_MIN_NS;
+    start = 0;
+    budget = 0;
     for (unsigned i = 1;; i++) {
         cpu_relax();
         if ((r = ready(mq)) != 0) {
-            if (r > 0 && spare)
-                adapt_spin(mq, true, dsm__now_ns() - start);
+            if (r > 0 && start != 0)
+                adapt_spin(mq, dsm__now_ns() - start);
             return r > 0 ? 0 : r;
         }
         if ((i & 31) == 0) {
             now = dsm__now_ns();
-            if (now - start >= budget || (deadline_ns >= 0 && now >= deadline_ns)) {
-                if (spare)
-                    adapt_spin(mq, false, 0);
-                break;
+            if (start == 0) {
+                start = now;
+                budget = cpus_to_spare(now) ? mq->spin_ns : MQ_SPIN_MIN_NS;
             }
+            if (now - start >= budget || (deadline_ns >= 0 && now >= deadline_ns))
+                break;
         }
     }
 
+    /*
+     * Sleep.  The clock is read only when a sleep timed out or the caller
+     * has a deadline: a peer that wakes us is alive, so liveness needs
+     * checking only after a whole slice without a wake-up.
+     */
+    now = start;
     for (;;) {
         uint32_t w = atomic_load_explicit(wake, memory_order_acquire);
-        int64_t slice;
+        int64_t slice = MQ_SLICE_NS;
+        int fr;
 
         atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
+        /* ready() reads the peer's counter with acquire loads: without this
+         * fence C11 would let them pass the store above (x86 does not). */
+        atomic_thread_fence(memory_order_seq_cst);
         if ((r = ready(mq)) != 0) {
             atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+            if (r > 0)
+                adapt_spin(mq, dsm__now_ns() - start);
             return r > 0 ? 0 : r;
         }
-        now = dsm__now_ns();
+        if (deadline_ns >= 0)
+            now = dsm__now_ns();
         if (now - mq->last_check_ns >= MQ_SLICE_NS) {
             mq->last_check_ns = now;
             if ((r = dsm__mq_peer_status(mq, true)) != 0) {
@@ -418,16 +434,22 @@ int dsm__mq_wait(dsm_mq *mq, int (*ready)(dsm_mq *), int64_t deadline_ns, bool n
                 return r;
             }
         }
-        if (deadline_ns >= 0 && now >= deadline_ns) {
-            atomic_store_explicit(sleeping, 0, memory_order_relaxed);
-            return dsm__error(-ETIMEDOUT, "timed out waiting for the message queue's %s",
-                              mq->role == DSM_MQ_SENDER ? "receiver" : "sender");
+        if (deadline_ns >= 0) {
+            if (now >= deadline_ns) {
+                atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+                return dsm__error(-ETIMEDOUT, "timed out waiting for the message queue's %s",
+                                  mq->role == DSM_MQ_SENDER ? "receiver" : "sender");
+            }
+            slice = MQ_SLICE_NS - (now - mq->last_check_ns);
+            if (deadline_ns - now < slice)
+                slice = deadline_ns - now;
         }
-        slice = MQ_SLICE_NS - (now - mq->last_check_ns);
-        if (deadline_ns >= 0 && deadline_ns - now < slice)
-            slice = deadline_ns - now;
-        (void)dsm__futex_wait((const uint32_t *)wake, w, slice);
+        if (slice <= 0)
+            slice = 1; /* never < 0: that would mean no limit */
+        fr = dsm__futex_wait((const uint32_t *)wake, w, slice);
         atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+        if (fr == -ETIMEDOUT && deadline_ns < 0)
+            now = dsm__now_ns();
     }
 }
 
