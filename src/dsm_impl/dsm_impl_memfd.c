@@ -108,6 +108,7 @@ static int hold_room(struct memfd_state *st)
 
     if (st->nholds < st->nbuckets)
         return 0;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     if ((b = calloc(n, sizeof(*b))) == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < st->nbuckets; i++) {
