@@ -17,7 +17,7 @@ set -e
 . "$(dirname "$0")/oot.sh"
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-300}
-[ $# -gt 0 ] || set -- settings state_file control
+[ $# -gt 0 ] || set -- settings state_file control area
 
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (scripts/deps.sh)" >&2; exit 1; }
 t0=$(date +%s)
@@ -37,6 +37,7 @@ max_len() {
     settings) echo 16500 ;;   # lines are capped at 8192 bytes
     state_file) echo 4200 ;;  # the state file at 4096
     control) echo 4096 ;;     # up to ~90 slots with the "make it valid" flag
+    area) echo 3000 ;;        # 1000 patches of the metadata
     esac
 }
 

@@ -613,7 +613,7 @@ int dsm__area_flush_cache(dsm_area *a, struct cache *c, uint32_t keep)
 
         while (c->head[cls] != DSM_POINTER_INVALID && (keep == 0 || c->count[cls] > keep)) {
             dsm_pointer p = c->head[cls];
-            char *addr = resolve(a, p);
+            char *addr = (p & 15) ? NULL : resolve(a, p);
 
             if (addr == NULL || ++n > limit) {
                 c->head[cls] = DSM_POINTER_INVALID;
@@ -648,11 +648,14 @@ static int flush_class(dsm_area *a, struct cache *c, unsigned cls)
 
     while (c->count[cls] > keep && c->head[cls] != DSM_POINTER_INVALID) {
         dsm_pointer p = c->head[cls];
-        char *addr = resolve(a, p);
+        char *addr = (p & 15) ? NULL : resolve(a, p);
         int rc;
 
-        if (addr == NULL)
+        if (addr == NULL) {
+            c->head[cls] = DSM_POINTER_INVALID;
+            c->count[cls] = 0;
             return dsm__area_corrupt(a, "cache chain");
+        }
         c->head[cls] = *(dsm_pointer *)(void *)addr;
         c->count[cls]--;
         a->hdr->class_out[cls]--;
@@ -785,6 +788,10 @@ static dsm_pointer large_from_cache(dsm_area *a, struct cache *c, uint32_t n)
         if (s >= a->nsegs || a->base[s] == NULL || page >= a->np[s])
             continue;
         e = &a->pm[s][page];
+        /* The page map, not the cache's hint, says how long the block is. */
+        if (e->kind != PG_LARGE_CACHED || e->npages < n || e->npages > a->np[s] - page ||
+            DSM_POINTER_OFFSET(p) != (uint64_t)page * PAGE)
+            continue;
         c->large[i] = DSM_POINTER_INVALID; /* the one store that takes it */
         e->kind = PG_LARGE;
         return p;
@@ -820,12 +827,16 @@ int dsm_area_allocate(dsm_area *a, size_t size, int flags, dsm_pointer *out)
     if (__builtin_expect(__atomic_load_n(&a->hdr->inconsistent, __ATOMIC_RELAXED) != 0, 0))
         return alloc_slow(a, size, flags, out);
     s = DSM_POINTER_SEGMENT(p);
-    if (__builtin_expect(s >= a->nsegs || (b = a->base[s]) == NULL ||
-                             DSM_POINTER_OFFSET(p) >= a->limit[s], 0))
+    if (__builtin_expect(s >= a->nsegs || (b = a->base[s]) == NULL, 0))
         return alloc_slow(a, size, flags, out);
+    /* A scribbled head or link must not become a block (links are checked when popped). */
+    if (__builtin_expect((p & 15) || DSM_POINTER_OFFSET(p) + size > a->limit[s], 0)) {
+        c->head[cls] = DSM_POINTER_INVALID;
+        c->count[cls] = 0;
+        return dsm__area_corrupt(a, "cache chain");
+    }
     addr = b + DSM_POINTER_OFFSET(p);
     next = *(dsm_pointer *)(void *)addr;
-    /* A scribbled link must not become a block: it is checked when popped next. */
     if (__builtin_expect(next >> (DSM_POINTER_OFFSET_BITS + 10), 0)) {
         c->head[cls] = DSM_POINTER_INVALID;
         c->count[cls] = 0;

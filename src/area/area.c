@@ -723,10 +723,11 @@ static void release(dsm_area *a, dsm_segment *except)
             struct seg_ent *st = a->segtab;
 
             last = true;
-            for (uint32_t s = h->in_place ? 1 : 0; s < h->nsegs; s++)
+            /* Local knowledge decides what is ours to unpin, never a shared flag. */
+            for (uint32_t s = a->seg[0] ? 0 : 1; s < h->nsegs && s < a->nsegs; s++)
                 if (st[s].handle != 0)
                     handles[nh++] = st[s].handle;
-            if (h->in_place)
+            if (a->seg[0] == NULL)
                 h->magic = 0; /* its memory stays the host's: make it unattachable */
         }
         dsm__area_unlock(a);

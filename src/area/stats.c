@@ -173,7 +173,7 @@ int dsm_area_trim(dsm_area *a)
         st->size = 0;
         AREA_STEP();
     }
-    while (h->nsegs > 1 && a->segtab[h->nsegs - 1].handle == 0)
+    while (h->nsegs > 1 && h->nsegs <= a->nsegs && a->segtab[h->nsegs - 1].handle == 0)
         h->nsegs--;
     if (ngone)
         __atomic_add_fetch(&h->freed_gen, 1, __ATOMIC_RELEASE);
