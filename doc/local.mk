@@ -116,4 +116,8 @@ dist_man3_MANS += \
 	doc/man3/dsm_lock_init.3 \
 	doc/man3/dsm_lock_mark_consistent.3 \
 	doc/man3/dsm_lock_release.3 \
-	doc/man3/dsm_lock_try_acquire.3
+	doc/man3/dsm_lock_try_acquire.3 \
+	doc/man3/dsm_rwlock_acquire.3 \
+	doc/man3/dsm_rwlock_init.3 \
+	doc/man3/dsm_rwlock_mark_consistent.3 \
+	doc/man3/dsm_rwlock_release.3

@@ -191,6 +191,130 @@ START_TEST(test_lock_mutual_exclusion)
 }
 END_TEST
 
+/* ---- robust reader/writer lock ------------------------------------------------- */
+
+static void *take_shared(void *arg)
+{
+    return (void *)(intptr_t)dsm_rwlock_acquire(arg, 0, -1);
+}
+
+START_TEST(test_rwlock_basics)
+{
+    dsm_rwlock *l = shared_page(4096);
+    pthread_t th;
+    void *rv;
+
+    dsm_rwlock_init(l);
+    ck_assert_int_eq(dsm_rwlock_release(l), -EPERM);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, -1), 0);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, -1), 0); /* shared twice */
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 1, 20 * 1000000), -ETIMEDOUT);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 1, -1), 0);
+    /* Another thread cannot share it now. */
+    ck_assert_int_eq(pthread_create(&th, NULL, take_shared, l), 0);
+    usleep(30000);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    ck_assert_int_eq(pthread_join(th, &rv), 0);
+    ck_assert_int_eq((int)(intptr_t)rv, 0);
+    memset(l, 0x77, sizeof(*l));
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, -1), DSM_ECORRUPT);
+    munmap(l, 4096);
+}
+END_TEST
+
+static pid_t child_rw_holds(dsm_rwlock *l, int exclusive)
+{
+    int fd[2];
+    char c = 0;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(fd), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (dsm_rwlock_acquire(l, exclusive, -1) != 0 || write(fd[1], &c, 1) != 1)
+            _exit(2);
+        for (;;)
+            pause();
+    }
+    ck_assert_int_eq(read(fd[0], &c, 1), 1);
+    close(fd[0]);
+    close(fd[1]);
+    return pid;
+}
+
+START_TEST(test_rwlock_dead_holders)
+{
+    dsm_rwlock *l = shared_page(4096);
+    int64_t t0;
+    pid_t pid;
+
+    dsm_rwlock_init(l);
+    /* A dead reader: its slot is freed, a writer gets in, nothing to repair. */
+    pid = child_rw_holds(l, 0);
+    kill(pid, SIGKILL);
+    sv_wait(pid);
+    t0 = now_ms();
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 1, 5000 * 1000000LL), 0);
+    ck_assert_int_lt(now_ms() - t0, 1500);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    /* A dead writer: a reader gets it exclusively with -EOWNERDEAD, repairs. */
+    pid = child_rw_holds(l, 1);
+    kill(pid, SIGKILL);
+    sv_wait(pid);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, 5000 * 1000000LL), -EOWNERDEAD);
+    ck_assert_int_eq(dsm_rwlock_mark_consistent(l), 0);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, -1), 0);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    /* Not repaired: lost. */
+    pid = child_rw_holds(l, 1);
+    kill(pid, SIGKILL);
+    sv_wait(pid);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 1, 5000 * 1000000LL), -EOWNERDEAD);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, -1), -ENOTRECOVERABLE);
+    munmap(l, 4096);
+}
+END_TEST
+
+/* Writers keep a == b under the lock; readers must never see them differ. */
+START_TEST(test_rwlock_exclusion)
+{
+    struct {
+        dsm_rwlock l;
+        volatile uint64_t a, b;
+    } *s = shared_page(4096);
+    pid_t pids[4];
+
+    dsm_rwlock_init(&s->l);
+    for (int i = 0; i < 4; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            for (int k = 0; k < 5000; k++) {
+                int w = (i == 0) || (k % 7 == 0);
+
+                if (dsm_rwlock_acquire(&s->l, w, -1) != 0)
+                    _exit(1);
+                if (w) {
+                    s->a++;
+                    s->b++;
+                } else if (s->a != s->b)
+                    _exit(3);
+                dsm_rwlock_release(&s->l);
+            }
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(sv_wait(pids[i]), 0);
+    ck_assert_uint_eq(s->a, s->b);
+    munmap(s, 4096);
+}
+END_TEST
+
 /* ---- areas: single process ------------------------------------------------------ */
 
 static void fill(char *p, size_t n, uint64_t seed)
@@ -996,6 +1120,9 @@ Suite *suite_area(void)
     tcase_add_test(tc, test_lock_waits_and_wakes);
     tcase_add_test(tc, test_lock_owner_dies);
     tcase_add_test(tc, test_lock_mutual_exclusion);
+    tcase_add_test(tc, test_rwlock_basics);
+    tcase_add_test(tc, test_rwlock_dead_holders);
+    tcase_add_test(tc, test_rwlock_exclusion);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("area");

@@ -121,7 +121,8 @@ static unsigned bin_of(uint32_t n)
     return b < NBINS ? b : NBINS - 1;
 }
 
-static void run_insert(struct seg_hdr *sh, struct pg *pm, uint32_t start, uint32_t n)
+static void run_insert(struct seg_hdr *sh, struct pg *pm, uint32_t np, uint32_t start,
+                       uint32_t n)
 {
     unsigned b = bin_of(n);
     struct pg *hd = &pm[start];
@@ -140,8 +141,10 @@ static void run_insert(struct seg_hdr *sh, struct pg *pm, uint32_t start, uint32
         tl->npages = n;
         tl->start = start;
     }
-    if (sh->bins[b] != NIL)
+    if (sh->bins[b] != NIL && sh->bins[b] < np)
         pm[sh->bins[b]].prev = start;
+    else
+        hd->next = NIL; /* an empty bin, or a scribbled head dropped rather than followed */
     sh->bins[b] = start;
 }
 
@@ -174,7 +177,7 @@ void dsm__seg_init(struct seg_hdr *sh, struct pg *pm, uint64_t area_id, uint32_t
     sh->first_page = first_page;
     for (unsigned b = 0; b < NBINS; b++)
         sh->bins[b] = NIL;
-    run_insert(sh, pm, first_page, npages - first_page);
+    run_insert(sh, pm, npages, first_page, npages - first_page);
     sh->free_pages = npages - first_page;
     sh->magic = SEG_MAGIC;
 }
@@ -193,7 +196,7 @@ static int take(dsm_area *a, uint32_t s, uint32_t start, uint32_t n)
         memset(&pm[start + len - 1], 0, sizeof(struct pg));
     memset(&pm[start], 0, sizeof(struct pg));
     if (len > n)
-        run_insert(sh, pm, start + n, len - n);
+        run_insert(sh, pm, a->np[s], start + n, len - n);
     sh->free_pages -= n;
     AREA_STEP();
     return 0;
@@ -270,7 +273,7 @@ int dsm__area_free_pages(dsm_area *a, uint32_t s, uint32_t p, uint32_t n)
         start = st;
         len += l;
     }
-    run_insert(sh, pm, start, len);
+    run_insert(sh, pm, a->np[s], start, len);
     sh->free_pages += n;
     AREA_STEP();
     return 0;

@@ -5,6 +5,7 @@ libdynshm_core_la_SOURCES += \
 	src/area/area_int.h \
 	src/area/lock_int.h \
 	src/area/lock.c \
+	src/area/rwlock.c \
 	src/area/area.c \
 	src/area/alloc.c \
 	src/area/stats.c
