@@ -112,6 +112,20 @@ static struct pg *pg_at(dsm_area *a, uint32_t ref)
     return &a->pm[s][p];
 }
 
+/*
+ * An upper bound on the objects of `unit` bytes the area can hold (unmapped
+ * segments counted at the largest size), so a walk of a list read from
+ * shared memory ends even if a scribble made the list a cycle.
+ */
+static uint64_t walk_bound(dsm_area *a, uint32_t unit)
+{
+    uint64_t bytes = 0;
+
+    for (uint32_t s = 0; s < a->nsegs; s++)
+        bytes += a->base[s] ? a->limit[s] : (uint64_t)MAX_SEG_PAGES * PAGE;
+    return bytes / unit + 1;
+}
+
 /* ---- runs of pages ------------------------------------------------------------------ */
 
 static unsigned bin_of(uint32_t n)
@@ -447,14 +461,15 @@ static int span_put(dsm_area *a, dsm_pointer p)
 int dsm__area_release_empty_spans(dsm_area *a)
 {
     for (unsigned cls = 0; cls < NCLASS; cls++) {
-        uint32_t ref = a->hdr->partial[cls], guard = 0;
+        uint32_t ref = a->hdr->partial[cls];
+        uint64_t guard = 0, bound = walk_bound(a, (uint32_t)(4 * PAGE));
 
         while (ref != NIL) {
             struct pg *hd = pg_at(a, ref);
             uint32_t next, s = REF_SEG(ref), start = REF_PAGE(ref);
             int rc;
 
-            if (hd == NULL || hd->kind != PG_SPAN_HEAD || ++guard > (1u << 26))
+            if (hd == NULL || hd->kind != PG_SPAN_HEAD || ++guard > bound)
                 return dsm__area_corrupt(a, "span list");
             next = hd->next;
             if (hd->nfree == class_capacity[cls]) {
@@ -612,7 +627,7 @@ int dsm__area_flush_cache(dsm_area *a, struct cache *c, uint32_t keep)
         return rc;
 
     for (unsigned cls = 0; cls < NCLASS; cls++) {
-        uint32_t n = 0, limit = (1u << 26);
+        uint64_t n = 0, limit = c->head[cls] ? walk_bound(a, 16) : 0;
 
         while (c->head[cls] != DSM_POINTER_INVALID && (keep == 0 || c->count[cls] > keep)) {
             dsm_pointer p = c->head[cls];
