@@ -74,8 +74,8 @@ static inline char *resolve(dsm_area *a, dsm_pointer p)
     uint64_t o = DSM_POINTER_OFFSET(p);
     char *b;
 
-    if (s < a->nsegs && (b = __atomic_load_n(&a->base[s], __ATOMIC_ACQUIRE)) != NULL &&
-        o < a->limit[s])
+    if (s < a->nsegs && (b = __atomic_load_n(&a->map[s].base, __ATOMIC_ACQUIRE)) != NULL &&
+        o < a->map[s].limit)
         return b + o;
     if (p >> (DSM_POINTER_OFFSET_BITS + 10) || s >= a->nsegs) {
         dsm__error(-EINVAL, "invalid relative pointer %016llx", (unsigned long long)p);
@@ -83,19 +83,19 @@ static inline char *resolve(dsm_area *a, dsm_pointer p)
     }
     if (dsm__area_map(a, s) < 0)
         return NULL;
-    if (o >= a->limit[s]) {
+    if (o >= a->map[s].limit) {
         dsm__error(-EINVAL, "relative pointer %016llx is beyond its segment",
                    (unsigned long long)p);
         return NULL;
     }
-    return a->base[s] + o;
+    return a->map[s].base + o;
 }
 
 void *dsm_area_get_address(dsm_area *area, dsm_pointer p)
 {
     if (area == NULL || p == DSM_POINTER_INVALID)
         return NULL;
-    if (DSM_POINTER_SEGMENT(p) < area->nsegs && area->base[DSM_POINTER_SEGMENT(p)] == NULL)
+    if (DSM_POINTER_SEGMENT(p) < area->nsegs && area->map[DSM_POINTER_SEGMENT(p)].base == NULL)
         dsm__area_sync_freed(area);
     return resolve(area, p);
 }
@@ -105,7 +105,7 @@ static struct pg *pg_at(dsm_area *a, uint32_t ref)
 {
     uint32_t s = REF_SEG(ref), p = REF_PAGE(ref);
 
-    if (s >= a->nsegs || (a->base[s] == NULL && dsm__area_map(a, s) < 0))
+    if (s >= a->nsegs || (a->map[s].base == NULL && dsm__area_map(a, s) < 0))
         return NULL;
     if (p >= a->np[s])
         return NULL;
@@ -122,7 +122,7 @@ static uint64_t walk_bound(dsm_area *a, uint32_t unit)
     uint64_t bytes = 0;
 
     for (uint32_t s = 0; s < a->nsegs; s++)
-        bytes += a->base[s] ? a->limit[s] : (uint64_t)MAX_SEG_PAGES * PAGE;
+        bytes += a->map[s].base ? a->map[s].limit : (uint64_t)MAX_SEG_PAGES * PAGE;
     return bytes / unit + 1;
 }
 
@@ -229,7 +229,7 @@ static int alloc_pages(dsm_area *a, uint32_t n, uint32_t *seg_out, uint32_t *pag
 
         if (a->segtab[s].handle == 0 && s > 0)
             continue;
-        if (a->base[s] == NULL && dsm__area_map(a, s) < 0)
+        if (a->map[s].base == NULL && dsm__area_map(a, s) < 0)
             return -EIO;
         sh = a->sh[s];
         pm = a->pm[s];
@@ -377,7 +377,7 @@ static int span_take(dsm_area *a, unsigned cls, dsm_pointer *out)
         if (o < base || o >= base + (uint64_t)hd->carved * size || (o - base) % size)
             return dsm__area_corrupt(a, "span free list");
         off = (uint32_t)o;
-        hd->free_head = *(uint32_t *)(void *)(a->base[s] + off);
+        hd->free_head = *(uint32_t *)(void *)(a->map[s].base + off);
     } else {
         if (hd->carved >= class_capacity[cls])
             return dsm__area_corrupt(a, "span header");
@@ -438,7 +438,7 @@ static int span_put(dsm_area *a, dsm_pointer p)
     hd = &a->pm[s][start];
     if (hd->nfree >= class_capacity[cls])
         return dsm__area_corrupt(a, "span count");
-    *(uint32_t *)(void *)(a->base[s] + DSM_POINTER_OFFSET(p)) = hd->free_head;
+    *(uint32_t *)(void *)(a->map[s].base + DSM_POINTER_OFFSET(p)) = hd->free_head;
     hd->free_head = (uint32_t)(DSM_POINTER_OFFSET(p) / 16) + 1;
     hd->nfree++;
     AREA_STEP();
@@ -723,7 +723,7 @@ static int alloc_large(dsm_area *a, size_t size, int flags, dsm_pointer *out)
         return rc;
     *out = DSM_POINTER_MAKE(s, (uint64_t)p * PAGE);
     if (flags & DSM_AREA_ALLOC_ZERO)
-        memset(a->base[s] + (uint64_t)p * PAGE, 0, size);
+        memset(a->map[s].base + (uint64_t)p * PAGE, 0, size);
     return 0;
 }
 
@@ -803,7 +803,7 @@ static dsm_pointer large_from_cache(dsm_area *a, struct cache *c, uint32_t n)
             continue;
         s = DSM_POINTER_SEGMENT(p);
         page = (uint32_t)(DSM_POINTER_OFFSET(p) >> PAGE_SHIFT);
-        if (s >= a->nsegs || a->base[s] == NULL || page >= a->np[s])
+        if (s >= a->nsegs || a->map[s].base == NULL || page >= a->np[s])
             continue;
         e = &a->pm[s][page];
         /* The page map, not the cache's hint, says how long the block is. */
@@ -831,7 +831,7 @@ int dsm_area_allocate(dsm_area *a, size_t size, int flags, dsm_pointer *out)
         !__atomic_load_n(&a->hdr->inconsistent, __ATOMIC_RELAXED) &&
         (p = large_from_cache(a, c, (uint32_t)((size + PAGE - 1) / PAGE))) != 0) {
         if (flags & DSM_AREA_ALLOC_ZERO)
-            memset(a->base[DSM_POINTER_SEGMENT(p)] + DSM_POINTER_OFFSET(p), 0, size);
+            memset(a->map[DSM_POINTER_SEGMENT(p)].base + DSM_POINTER_OFFSET(p), 0, size);
         *out = p;
         return 0;
     }
@@ -845,10 +845,10 @@ int dsm_area_allocate(dsm_area *a, size_t size, int flags, dsm_pointer *out)
     if (__builtin_expect(__atomic_load_n(&a->hdr->inconsistent, __ATOMIC_RELAXED) != 0, 0))
         return alloc_slow(a, size, flags, out);
     s = DSM_POINTER_SEGMENT(p);
-    if (__builtin_expect(s >= a->nsegs || (b = a->base[s]) == NULL, 0))
+    if (__builtin_expect(s >= a->nsegs || (b = a->map[s].base) == NULL, 0))
         return alloc_slow(a, size, flags, out);
     /* A scribbled head or link must not become a block (links are checked when popped). */
-    if (__builtin_expect((p & 15) || DSM_POINTER_OFFSET(p) + size > a->limit[s], 0)) {
+    if (__builtin_expect((p & 15) || DSM_POINTER_OFFSET(p) + size > a->map[s].limit, 0)) {
         c->head[cls] = DSM_POINTER_INVALID;
         c->count[cls] = 0;
         return dsm__area_corrupt(a, "cache chain");
@@ -963,8 +963,8 @@ int dsm_area_free(dsm_area *a, dsm_pointer p)
     char *b;
     int cls;
 
-    if (__builtin_expect(a == NULL || s >= a->nsegs || (b = a->base[s]) == NULL ||
-                             DSM_POINTER_OFFSET(p) >= a->limit[s] || p == 0, 0))
+    if (__builtin_expect(a == NULL || s >= a->nsegs || (b = a->map[s].base) == NULL ||
+                             DSM_POINTER_OFFSET(p) >= a->map[s].limit || p == 0, 0))
         return free_slow(a, p);
     if (__builtin_expect((cls = small_class(a, p, &start)) < 0, 0))
         return free_large(a, p);

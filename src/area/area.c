@@ -151,8 +151,6 @@ static void local_free(dsm_area *a)
     if (a == NULL)
         return;
     pthread_mutex_destroy(&a->mu);
-    free(a->base);
-    free(a->limit);
     free(a->sh);
     free(a->pm);
     free(a->seg);
@@ -172,15 +170,13 @@ static dsm_area *local_new(uint32_t nsegmax)
     a->nsegs = nsegmax;
     /* Always the full index range: the inline conversion masks instead of comparing. */
     nsegmax = DSM_AREA_MAX_SEGMENTS;
-    a->base = calloc(nsegmax, sizeof(*a->base));
-    a->limit = calloc(nsegmax, sizeof(*a->limit));
     a->sh = calloc(nsegmax, sizeof(*a->sh));
     a->pm = calloc(nsegmax, sizeof(*a->pm));
     a->seg = calloc(nsegmax, sizeof(*a->seg));
     a->handle = calloc(nsegmax, sizeof(*a->handle));
     a->np = calloc(nsegmax, sizeof(*a->np));
     a->fp = calloc(nsegmax, sizeof(*a->fp));
-    if (!a->base || !a->limit || !a->sh || !a->pm || !a->seg || !a->handle || !a->np || !a->fp) {
+    if (!a->sh || !a->pm || !a->seg || !a->handle || !a->np || !a->fp) {
         local_free(a);
         return NULL;
     }
@@ -207,10 +203,10 @@ static void local_set(dsm_area *a, uint32_t s, char *addr, struct seg_hdr *sh, s
     (void)hdr_off;
     a->np[s] = sh->npages;
     a->fp[s] = sh->first_page;
-    a->limit[s] = (uint64_t)sh->npages * PAGE;
+    a->map[s].limit = (uint64_t)sh->npages * PAGE;
     a->seg[s] = seg;
     a->handle[s] = handle;
-    __atomic_store_n(&a->base[s], addr, __ATOMIC_RELEASE);
+    __atomic_store_n(&a->map[s].base, addr, __ATOMIC_RELEASE);
 }
 
 static void registry_add(dsm_area *a)
@@ -266,7 +262,7 @@ int dsm__area_map(dsm_area *a, uint32_t s)
                           s, a->nsegs);
     pthread_mutex_lock(&a->mu);
     h = __atomic_load_n(&st[s].handle, __ATOMIC_ACQUIRE);
-    if (a->base[s] && a->handle[s] == h) {
+    if (a->map[s].base && a->handle[s] == h) {
         pthread_mutex_unlock(&a->mu);
         return 0;
     }
@@ -277,7 +273,7 @@ int dsm__area_map(dsm_area *a, uint32_t s)
     if (a->seg[s]) { /* a stale mapping of a destroyed segment whose index was reused */
         dsm_segment *old = a->seg[s];
 
-        a->base[s] = NULL;
+        a->map[s].base = NULL;
         a->seg[s] = NULL;
         dsm_cancel_on_detach(old, on_segment_detach, a);
         dsm_detach(old);
@@ -318,7 +314,7 @@ void dsm__area_sync_freed(dsm_area *a)
 
         if (old == NULL || __atomic_load_n(&st[s].handle, __ATOMIC_ACQUIRE) == a->handle[s])
             continue;
-        a->base[s] = NULL;
+        a->map[s].base = NULL;
         a->seg[s] = NULL;
         dsm_cancel_on_detach(old, on_segment_detach, a);
         dsm_detach(old);
@@ -397,7 +393,7 @@ int dsm__area_new_segment(dsm_area *a, uint64_t min_pages, uint32_t *out)
     if (a->seg[free_index]) { /* stale mapping of an older segment at this index */
         dsm_segment *old = a->seg[free_index];
 
-        a->base[free_index] = NULL;
+        a->map[free_index].base = NULL;
         a->seg[free_index] = NULL;
         dsm_cancel_on_detach(old, on_segment_detach, a);
         dsm_detach(old);
@@ -537,7 +533,7 @@ static int finish_local(dsm_area *a, char *place, dsm_segment *seg0, dsm_segment
 
     local_set(a, 0, place, (struct seg_hdr *)(void *)(place + h->seg0hdr_off), h->seg0hdr_off,
               seg0, a->segtab[0].handle);
-    a->limit[0] = h->seg0_size;
+    a->map[0].limit = h->seg0_size;
     a->host = host;
     a->seen_gen = h->freed_gen;
     if (seg0)
@@ -740,7 +736,7 @@ static void release(dsm_area *a, dsm_segment *except)
     for (uint32_t s = a->nsegs; s-- > 0;) {
         dsm_segment *seg = a->seg[s];
 
-        a->base[s] = NULL;
+        a->map[s].base = NULL;
         a->seg[s] = NULL;
         if (seg == NULL || seg == except)
             continue;

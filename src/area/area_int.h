@@ -146,9 +146,9 @@ static inline uint32_t pack_ref(uint32_t seg, uint32_t page)
 /* ---- per process ------------------------------------------------------- */
 
 struct dsm_area {
-    /* struct dsm__area_view: must stay first (the inline fast path reads it). */
-    char **base;              /* DSM_AREA_MAX_SEGMENTS entries, like every per-segment array */
-    uint64_t *limit;
+    /* struct dsm__area_view: must stay first (the inline fast path reads it).
+     * Every per-segment array has DSM_AREA_MAX_SEGMENTS entries. */
+    struct dsm__area_map map[DSM_AREA_MAX_SEGMENTS]; /* mapped address and length */
     uint32_t nsegs;           /* = hdr->nsegmax, validated at attach */
 
     struct area_hdr *hdr;

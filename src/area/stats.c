@@ -115,7 +115,7 @@ int dsm_area_stats_get(dsm_area *a, dsm_area_stats *out)
 
         if (s > 0 && a->segtab[s].handle == 0)
             continue;
-        if (a->base[s] == NULL && dsm__area_map(a, s) < 0)
+        if (a->map[s].base == NULL && dsm__area_map(a, s) < 0)
             continue;
         out->segments++;
         sh = a->sh[s];
@@ -161,7 +161,7 @@ int dsm_area_trim(dsm_area *a)
         struct seg_ent *st = &a->segtab[s];
         struct seg_hdr *sh;
 
-        if (st->handle == 0 || (a->base[s] == NULL && dsm__area_map(a, s) < 0))
+        if (st->handle == 0 || (a->map[s].base == NULL && dsm__area_map(a, s) < 0))
             continue;
         sh = a->sh[s];
         if (sh->free_pages != a->np[s] - a->fp[s])
@@ -222,7 +222,7 @@ int dsm_area_dump(dsm_area *a, FILE *f)
         uint32_t p;
 
         if ((s > 0 && a->segtab[s].handle == 0) ||
-            (a->base[s] == NULL && dsm__area_map(a, s) < 0))
+            (a->map[s].base == NULL && dsm__area_map(a, s) < 0))
             continue;
         sh = a->sh[s];
         fprintf(f, "  segment %u: handle %016" PRIx64 ", %u pages (%u metadata), %u free\n", s,
