@@ -722,6 +722,67 @@ START_TEST(test_area_in_place)
 }
 END_TEST
 
+/* The supervisor resets or shuts down with areas still attached: nothing left. */
+START_TEST(test_area_attached_at_reset_and_shutdown)
+{
+    dsm_area *a, *b;
+    dsm_pointer p;
+    struct sv v;
+
+    if (!sv_start(&v, DSM_IMPL_POSIX, NULL))
+        return;
+    ck_assert_int_eq(dsm_area_create(NULL, &a), 0);
+    ck_assert_int_eq(dsm_area_allocate(a, 3 << 20, 0, &p), 0);
+    ck_assert_int_eq(dsm_area_create(NULL, &b), 0);
+    ck_assert_int_eq(dsm_area_pin(b), 0);
+    ck_assert_int_eq(sv_objects(&v), 4);
+    ck_assert_int_eq(dsm_supervisor_reset(), 0);
+    ck_assert_int_eq(sv_objects(&v), 1);
+    ck_assert_int_eq(dsm_area_create(NULL, &a), 0);
+    ck_assert_int_eq(dsm_area_allocate(a, 3 << 20, 0, &p), 0);
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+    ck_assert_int_eq(sv_objects(&v), 0);
+}
+END_TEST
+
+/* A process that exit()s runs no callback: its cache comes back when someone looks. */
+static int child_exits_with_cache(void *arg)
+{
+    dsm_area *a;
+    dsm_pointer p;
+
+    (void)arg;
+    if (dsm_area_attach(area_handle, &a) != 0)
+        return 10;
+    for (int i = 0; i < 50; i++)
+        if (dsm_area_allocate(a, 200, 0, &p) != 0 || dsm_area_free(a, p) != 0)
+            return 11;
+    return 0;
+}
+
+START_TEST(test_area_exited_worker_cache_returns)
+{
+    dsm_area_stats st;
+    dsm_area *a;
+    struct sv v;
+    pid_t pid;
+
+    if (!sv_start(&v, DSM_IMPL_POSIX, NULL))
+        return;
+    ck_assert_int_eq(dsm_area_create(NULL, &a), 0);
+    area_handle = dsm_area_handle(a);
+    pid = sv_fork_worker(child_exits_with_cache, NULL);
+    ck_assert_int_eq(sv_wait(pid), 0);
+    ck_assert_int_eq(dsm_supervisor_worker_exited(pid, 0), DSM_CRASH_NONE);
+    ck_assert_int_eq(dsm_area_stats_get(a, &st), 0);
+    ck_assert_uint_eq(st.bytes_cached, 0);
+    ck_assert_uint_eq(st.bytes_in_use, 0);
+    ck_assert_int_eq(dsm_area_detach(a), 0);
+    ck_assert_int_eq(sv_objects(&v), 1);
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+}
+END_TEST
+
 /* ---- a dead worker --------------------------------------------------------------- */
 
 static int child_caches_and_waits(void *arg)
@@ -1135,6 +1196,8 @@ Suite *suite_area(void)
     tcase_add_test(tc, test_area_pin_and_owner);
     tcase_add_test(tc, test_area_in_place);
     tcase_add_test(tc, test_area_threads);
+    tcase_add_test(tc, test_area_attached_at_reset_and_shutdown);
+    tcase_add_test(tc, test_area_exited_worker_cache_returns);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crash");

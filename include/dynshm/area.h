@@ -21,8 +21,12 @@
  * Lifetime, like a segment's: an attachment belongs to the current resource
  * owner (released with it) unless its mapping is pinned; the area lives
  * while some process is attached or it is pinned, and then its segments are
- * destroyed.  A process's attachment is also released when it exits, and
- * when the supervisor reclaims it as dead.
+ * destroyed.  dsm_worker_exit() detaches every area (its callbacks run).
+ * exit() runs no callback (dsm's rule), and a killed process none at all:
+ * their caches and attachments are returned by the supervisor's reclaim of
+ * a dead worker, and otherwise by the next process that attaches, detaches,
+ * trims, reads statistics, or is about to grow the area -- a process that
+ * no longer runs is found by its identity, so statistics are always exact.
  *
  * A dead process inside the allocator: a process killed while it holds an
  * area's lock leaves the area *inconsistent*: every later call that needs

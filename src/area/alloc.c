@@ -216,8 +216,11 @@ static int take(dsm_area *a, uint32_t s, uint32_t start, uint32_t n)
     return 0;
 }
 
+int dsm__area_reclaim_dead(dsm_area *a);
+
 /* Find n free pages (growing the area if needed); locked. */
-static int alloc_pages(dsm_area *a, uint32_t n, uint32_t *seg_out, uint32_t *page_out)
+static int alloc_pages_once(dsm_area *a, uint32_t n, uint32_t *seg_out, uint32_t *page_out,
+                            bool retried)
 {
     struct area_hdr *h = a->hdr;
     uint32_t s;
@@ -252,9 +255,17 @@ static int alloc_pages(dsm_area *a, uint32_t n, uint32_t *seg_out, uint32_t *pag
             }
         }
     }
+    /* Before growing: what processes that no longer run kept in caches. */
+    if (!retried && dsm__area_reclaim_dead(a) > 0)
+        return alloc_pages_once(a, n, seg_out, page_out, true);
     if ((rc = dsm__area_new_segment(a, n, &s)) < 0)
         return rc;
-    return alloc_pages(a, n, seg_out, page_out);
+    return alloc_pages_once(a, n, seg_out, page_out, true);
+}
+
+static int alloc_pages(dsm_area *a, uint32_t n, uint32_t *seg_out, uint32_t *page_out)
+{
+    return alloc_pages_once(a, n, seg_out, page_out, false);
 }
 
 int dsm__area_free_pages(dsm_area *a, uint32_t s, uint32_t p, uint32_t n)
