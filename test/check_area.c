@@ -783,6 +783,60 @@ START_TEST(test_area_exited_worker_cache_returns)
 }
 END_TEST
 
+/*
+ * A segment trimmed by one process is unmapped by another lazily: its
+ * mapping keeps the object alive until that process next calls into the
+ * area, and then it goes.
+ */
+static dsm_pointer trimmed_ptr;
+
+static int child_maps_then_syncs(void *arg)
+{
+    dsm_area *a;
+    dsm_area_stats st;
+
+    (void)arg;
+    if (dsm_area_attach(area_handle, &a) != 0 || dsm_area_address(a, trimmed_ptr) == NULL)
+        return 10;
+    sync_signal_parent(&rv, 1);
+    sync_wait_parent(&rv); /* the parent frees and trims */
+    if (dsm_area_stats_get(a, &st) != 0) /* notices, unmaps */
+        return 11;
+    sync_signal_parent(&rv, 2);
+    sync_wait_parent(&rv);
+    return 0;
+}
+
+START_TEST(test_area_trimmed_segment_unmapped_lazily)
+{
+    dsm_area *a;
+    struct sv v;
+    pid_t pid;
+
+    if (!sv_start(&v, DSM_IMPL_POSIX, NULL))
+        return;
+    sync_init(&rv);
+    ck_assert_int_eq(dsm_area_create(NULL, &a), 0);
+    area_handle = dsm_area_handle(a);
+    ck_assert_int_eq(dsm_area_allocate(a, 3 << 20, 0, &trimmed_ptr), 0);
+    ck_assert_int_eq(sv_objects(&v), 3);
+    pid = sv_fork_worker(child_maps_then_syncs, NULL);
+    ck_assert_uint_eq(sync_wait_child(&rv), 1);
+    ck_assert_int_eq(dsm_area_free(a, trimmed_ptr), 0);
+    ck_assert_int_eq(dsm_area_trim(a), 1);
+    ck_assert_int_eq(sv_objects(&v), 3); /* the child still maps it */
+    sync_signal_child(&rv);
+    ck_assert_uint_eq(sync_wait_child(&rv), 2);
+    ck_assert_int_eq(sv_objects(&v), 2); /* unmapped by the child: destroyed */
+    sync_signal_child(&rv);
+    ck_assert_int_eq(sv_wait(pid), 0);
+    dsm_supervisor_worker_exited(pid, 0);
+    ck_assert_int_eq(dsm_area_detach(a), 0);
+    ck_assert_int_eq(sv_objects(&v), 1);
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+}
+END_TEST
+
 /* ---- a dead worker --------------------------------------------------------------- */
 
 static int child_caches_and_waits(void *arg)
@@ -1198,6 +1252,7 @@ Suite *suite_area(void)
     tcase_add_test(tc, test_area_threads);
     tcase_add_test(tc, test_area_attached_at_reset_and_shutdown);
     tcase_add_test(tc, test_area_exited_worker_cache_returns);
+    tcase_add_test(tc, test_area_trimmed_segment_unmapped_lazily);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crash");
