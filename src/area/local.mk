@@ -7,5 +7,6 @@ libdynshm_core_la_SOURCES += \
 	src/area/lock.c \
 	src/area/rwlock.c \
 	src/area/area.c \
+	src/area/pages.c \
 	src/area/alloc.c \
 	src/area/stats.c
