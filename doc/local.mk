@@ -136,7 +136,11 @@ MAN3_PAGES += \
 	doc/man3/dsm_lock_init.3 \
 	doc/man3/dsm_lock_mark_consistent.3 \
 	doc/man3/dsm_lock_release.3 \
-	doc/man3/dsm_lock_try_acquire.3
+	doc/man3/dsm_lock_try_acquire.3 \
+	doc/man3/dsm_rwlock_acquire.3 \
+	doc/man3/dsm_rwlock_init.3 \
+	doc/man3/dsm_rwlock_mark_consistent.3 \
+	doc/man3/dsm_rwlock_release.3
 
 # issue 14: the table of contents and the message queue.
 MAN3_PAGES += \

@@ -149,7 +149,7 @@ static int worker(dsm_handle handle, dsm_pointer tree_ptr, int id)
         dsm_lock_release(&t->lock);
         usleep(200);
     }
-    return 0; /* exit() detaches the area: this worker's caches go back */
+    return 0; /* its caches go back when the supervisor next looks (statistics) */
 }
 
 static void log_hook(dsm_log_level level, const char *msg, void *arg)
@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 
             if (rc != 0)
                 fprintf(stderr, "area_tree: worker %d: failure %d: %s\n", i, rc, dsm_errmsg());
-            exit(rc == 0 ? 0 : 1); /* exit, not _exit: leaving detaches the area */
+            exit(rc == 0 ? 0 : 1); /* exit, not _exit: it leaves dynamic shared memory */
         }
     }
     /* Kill worker 0 mid-way, whatever it is doing. */

@@ -18,7 +18,7 @@ set -e
 . "$(dirname "$0")/oot.sh"
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-300}
-[ $# -gt 0 ] || set -- settings state_file control mq
+[ $# -gt 0 ] || set -- settings state_file control mq area
 
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (scripts/deps.sh)" >&2; exit 1; }
 t0=$(date +%s)
@@ -39,6 +39,7 @@ max_len() {
     state_file) echo 4200 ;;  # the state file at 4096
     control) echo 4096 ;;     # up to ~90 slots with the "make it valid" flag
     mq) echo 4096 ;;          # a script of up to ~1300 queue operations
+    area) echo 3000 ;;        # 1000 patches of the metadata
     esac
 }
 

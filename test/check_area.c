@@ -192,6 +192,130 @@ START_TEST(test_lock_mutual_exclusion)
 }
 END_TEST
 
+/* ---- robust reader/writer lock ------------------------------------------------- */
+
+static void *take_shared(void *arg)
+{
+    return (void *)(intptr_t)dsm_rwlock_acquire(arg, 0, -1);
+}
+
+START_TEST(test_rwlock_basics)
+{
+    dsm_rwlock *l = shared_page(4096);
+    pthread_t th;
+    void *rv;
+
+    dsm_rwlock_init(l);
+    ck_assert_int_eq(dsm_rwlock_release(l), -EPERM);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, -1), 0);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, -1), 0); /* shared twice */
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 1, 20 * 1000000), -ETIMEDOUT);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 1, -1), 0);
+    /* Another thread cannot share it now. */
+    ck_assert_int_eq(pthread_create(&th, NULL, take_shared, l), 0);
+    usleep(30000);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    ck_assert_int_eq(pthread_join(th, &rv), 0);
+    ck_assert_int_eq((int)(intptr_t)rv, 0);
+    memset(l, 0x77, sizeof(*l));
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, -1), DSM_ECORRUPT);
+    munmap(l, 4096);
+}
+END_TEST
+
+static pid_t child_rw_holds(dsm_rwlock *l, int exclusive)
+{
+    int fd[2];
+    char c = 0;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(fd), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (dsm_rwlock_acquire(l, exclusive, -1) != 0 || write(fd[1], &c, 1) != 1)
+            _exit(2);
+        for (;;)
+            pause();
+    }
+    ck_assert_int_eq(read(fd[0], &c, 1), 1);
+    close(fd[0]);
+    close(fd[1]);
+    return pid;
+}
+
+START_TEST(test_rwlock_dead_holders)
+{
+    dsm_rwlock *l = shared_page(4096);
+    int64_t t0;
+    pid_t pid;
+
+    dsm_rwlock_init(l);
+    /* A dead reader: its slot is freed, a writer gets in, nothing to repair. */
+    pid = child_rw_holds(l, 0);
+    kill(pid, SIGKILL);
+    sv_wait(pid);
+    t0 = now_ms();
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 1, 5000 * 1000000LL), 0);
+    ck_assert_int_lt(now_ms() - t0, 1500);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    /* A dead writer: a reader gets it exclusively with -EOWNERDEAD, repairs. */
+    pid = child_rw_holds(l, 1);
+    kill(pid, SIGKILL);
+    sv_wait(pid);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, 5000 * 1000000LL), -EOWNERDEAD);
+    ck_assert_int_eq(dsm_rwlock_mark_consistent(l), 0);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, -1), 0);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    /* Not repaired: lost. */
+    pid = child_rw_holds(l, 1);
+    kill(pid, SIGKILL);
+    sv_wait(pid);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 1, 5000 * 1000000LL), -EOWNERDEAD);
+    ck_assert_int_eq(dsm_rwlock_release(l), 0);
+    ck_assert_int_eq(dsm_rwlock_acquire(l, 0, -1), -ENOTRECOVERABLE);
+    munmap(l, 4096);
+}
+END_TEST
+
+/* Writers keep a == b under the lock; readers must never see them differ. */
+START_TEST(test_rwlock_exclusion)
+{
+    struct {
+        dsm_rwlock l;
+        volatile uint64_t a, b;
+    } *s = shared_page(4096);
+    pid_t pids[4];
+
+    dsm_rwlock_init(&s->l);
+    for (int i = 0; i < 4; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            for (int k = 0; k < 5000; k++) {
+                int w = (i == 0) || (k % 7 == 0);
+
+                if (dsm_rwlock_acquire(&s->l, w, -1) != 0)
+                    _exit(1);
+                if (w) {
+                    s->a++;
+                    s->b++;
+                } else if (s->a != s->b)
+                    _exit(3);
+                dsm_rwlock_release(&s->l);
+            }
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(sv_wait(pids[i]), 0);
+    ck_assert_uint_eq(s->a, s->b);
+    munmap(s, 4096);
+}
+END_TEST
+
 /* ---- areas: single process ------------------------------------------------------ */
 
 static void fill(char *p, size_t n, uint64_t seed)
@@ -599,6 +723,121 @@ START_TEST(test_area_in_place)
 }
 END_TEST
 
+/* The supervisor resets or shuts down with areas still attached: nothing left. */
+START_TEST(test_area_attached_at_reset_and_shutdown)
+{
+    dsm_area *a, *b;
+    dsm_pointer p;
+    struct sv v;
+
+    if (!sv_start(&v, DSM_IMPL_POSIX, NULL))
+        return;
+    ck_assert_int_eq(dsm_area_create(NULL, &a), 0);
+    ck_assert_int_eq(dsm_area_allocate(a, 3 << 20, 0, &p), 0);
+    ck_assert_int_eq(dsm_area_create(NULL, &b), 0);
+    ck_assert_int_eq(dsm_area_pin(b), 0);
+    ck_assert_int_eq(sv_objects(&v), 4);
+    ck_assert_int_eq(dsm_supervisor_reset(), 0);
+    ck_assert_int_eq(sv_objects(&v), 1);
+    ck_assert_int_eq(dsm_area_create(NULL, &a), 0);
+    ck_assert_int_eq(dsm_area_allocate(a, 3 << 20, 0, &p), 0);
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+    ck_assert_int_eq(sv_objects(&v), 0);
+}
+END_TEST
+
+/* A process that exit()s runs no callback: its cache comes back when someone looks. */
+static int child_exits_with_cache(void *arg)
+{
+    dsm_area *a;
+    dsm_pointer p;
+
+    (void)arg;
+    if (dsm_area_attach(area_handle, &a) != 0)
+        return 10;
+    for (int i = 0; i < 50; i++)
+        if (dsm_area_allocate(a, 200, 0, &p) != 0 || dsm_area_free(a, p) != 0)
+            return 11;
+    return 0;
+}
+
+START_TEST(test_area_exited_worker_cache_returns)
+{
+    dsm_area_stats st;
+    dsm_area *a;
+    struct sv v;
+    pid_t pid;
+
+    if (!sv_start(&v, DSM_IMPL_POSIX, NULL))
+        return;
+    ck_assert_int_eq(dsm_area_create(NULL, &a), 0);
+    area_handle = dsm_area_handle(a);
+    pid = sv_fork_worker(child_exits_with_cache, NULL);
+    ck_assert_int_eq(sv_wait(pid), 0);
+    ck_assert_int_eq(dsm_supervisor_worker_exited(pid, 0), DSM_CRASH_NONE);
+    ck_assert_int_eq(dsm_area_stats_get(a, &st), 0);
+    ck_assert_uint_eq(st.bytes_cached, 0);
+    ck_assert_uint_eq(st.bytes_in_use, 0);
+    ck_assert_int_eq(dsm_area_detach(a), 0);
+    ck_assert_int_eq(sv_objects(&v), 1);
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+}
+END_TEST
+
+/*
+ * A segment trimmed by one process is unmapped by another lazily: its
+ * mapping keeps the object alive until that process next calls into the
+ * area, and then it goes.
+ */
+static dsm_pointer trimmed_ptr;
+
+static int child_maps_then_syncs(void *arg)
+{
+    dsm_area *a;
+    dsm_area_stats st;
+
+    (void)arg;
+    if (dsm_area_attach(area_handle, &a) != 0 || dsm_area_address(a, trimmed_ptr) == NULL)
+        return 10;
+    sync_signal_parent(&rv, 1);
+    sync_wait_parent(&rv); /* the parent frees and trims */
+    if (dsm_area_stats_get(a, &st) != 0) /* notices, unmaps */
+        return 11;
+    sync_signal_parent(&rv, 2);
+    sync_wait_parent(&rv);
+    return 0;
+}
+
+START_TEST(test_area_trimmed_segment_unmapped_lazily)
+{
+    dsm_area *a;
+    struct sv v;
+    pid_t pid;
+
+    if (!sv_start(&v, DSM_IMPL_POSIX, NULL))
+        return;
+    sync_init(&rv);
+    ck_assert_int_eq(dsm_area_create(NULL, &a), 0);
+    area_handle = dsm_area_handle(a);
+    ck_assert_int_eq(dsm_area_allocate(a, 3 << 20, 0, &trimmed_ptr), 0);
+    ck_assert_int_eq(sv_objects(&v), 3);
+    pid = sv_fork_worker(child_maps_then_syncs, NULL);
+    ck_assert_uint_eq(sync_wait_child(&rv), 1);
+    ck_assert_int_eq(dsm_area_free(a, trimmed_ptr), 0);
+    ck_assert_int_eq(dsm_area_trim(a), 1);
+    ck_assert_int_eq(sv_objects(&v), 3); /* the child still maps it */
+    sync_signal_child(&rv);
+    ck_assert_uint_eq(sync_wait_child(&rv), 2);
+    ck_assert_int_eq(sv_objects(&v), 2); /* unmapped by the child: destroyed */
+    sync_signal_child(&rv);
+    ck_assert_int_eq(sv_wait(pid), 0);
+    dsm_supervisor_worker_exited(pid, 0);
+    ck_assert_int_eq(dsm_area_detach(a), 0);
+    ck_assert_int_eq(sv_objects(&v), 1);
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+}
+END_TEST
+
 /* ---- a dead worker --------------------------------------------------------------- */
 
 static int child_caches_and_waits(void *arg)
@@ -997,6 +1236,9 @@ Suite *suite_area(void)
     tcase_add_test(tc, test_lock_waits_and_wakes);
     tcase_add_test(tc, test_lock_owner_dies);
     tcase_add_test(tc, test_lock_mutual_exclusion);
+    tcase_add_test(tc, test_rwlock_basics);
+    tcase_add_test(tc, test_rwlock_dead_holders);
+    tcase_add_test(tc, test_rwlock_exclusion);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("area");
@@ -1009,6 +1251,9 @@ Suite *suite_area(void)
     tcase_add_test(tc, test_area_pin_and_owner);
     tcase_add_test(tc, test_area_in_place);
     tcase_add_test(tc, test_area_threads);
+    tcase_add_test(tc, test_area_attached_at_reset_and_shutdown);
+    tcase_add_test(tc, test_area_exited_worker_cache_returns);
+    tcase_add_test(tc, test_area_trimmed_segment_unmapped_lazily);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crash");

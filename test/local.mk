@@ -170,3 +170,11 @@ DSMCTL_OPS_E2E_LOG = test/dsmctl-ops-e2e.sh.log
 $(DSMCTL_OPS_E2E_LOG): test/dsmctl-e2e.sh.log
 endif
 endif
+# libFuzzer target for an area's control data (issue 13).
+if ENABLE_FUZZING
+noinst_PROGRAMS += test/fuzz/fuzz_area
+endif
+test_fuzz_fuzz_area_SOURCES = test/fuzz/fuzz_area.c
+test_fuzz_fuzz_area_CPPFLAGS = $(FUZZ_TARGET_CPPFLAGS)
+test_fuzz_fuzz_area_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+test_fuzz_fuzz_area_LDADD = libdynshm_core.la

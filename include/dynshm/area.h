@@ -22,8 +22,12 @@
  * Lifetime, like a segment's: an attachment belongs to the current resource
  * owner (released with it) unless its mapping is pinned; the area lives
  * while some process is attached or it is pinned, and then its segments are
- * destroyed.  A process's attachment is also released when it exits, and
- * when the supervisor reclaims it as dead.
+ * destroyed.  dsm_worker_exit() detaches every area (its callbacks run).
+ * exit() runs no callback (dsm's rule), and a killed process none at all:
+ * their caches and attachments are returned by the supervisor's reclaim of
+ * a dead worker, and otherwise by the next process that attaches, detaches,
+ * trims, reads statistics, or is about to grow the area -- a process that
+ * no longer runs is found by its identity, so statistics are always exact.
  *
  * A dead process inside the allocator: a process killed while it holds an
  * area's lock leaves the area *inconsistent*: every later call that needs
@@ -163,26 +167,30 @@ DSM_EXPORT int dsm_area_dump(dsm_area *area, FILE *f);
 /* ---- inline conversion --------------------------------------------------- */
 
 /* The start of struct dsm_area, for the inline fast path only. */
+struct dsm__area_map {
+    char *base;     /* mapped address of the segment, or NULL */
+    uint64_t limit; /* its mapped length */
+};
+
 struct dsm__area_view {
-    char *const *base;     /* DSM_AREA_MAX_SEGMENTS entries: mapped address or NULL */
-    const uint64_t *limit; /* mapped length of each */
+    struct dsm__area_map map[DSM_AREA_MAX_SEGMENTS];
 };
 
 /*
  * dsm_area_get_address() without a call when the segment is already
- * mapped.  Offset 0 of a segment is never a block, so one unsigned compare
- * rejects both DSM_POINTER_INVALID and offsets past the mapping.  Bits 58
- * to 63 are ignored here (dsm_area_get_address() refuses them).
+ * mapped: one table load.  Like PostgreSQL's dsa_get_address() it trusts
+ * the offset of a pointer into a mapped segment (an offset past the
+ * segment's end gives an address past it); pointers from places you do not
+ * trust go through dsm_area_get_address(), which checks the bounds.
+ * DSM_POINTER_INVALID gives NULL.  Bits 58 to 63 are ignored here.
  */
 static inline void *dsm_area_address(dsm_area *area, dsm_pointer p)
 {
     const struct dsm__area_view *v = (const struct dsm__area_view *)(const void *)area;
-    uint32_t s = DSM_POINTER_SEGMENT(p) & (DSM_AREA_MAX_SEGMENTS - 1);
-    uint64_t o = DSM_POINTER_OFFSET(p);
-    char *b = v->base[s];
+    char *b = v->map[DSM_POINTER_SEGMENT(p) & (DSM_AREA_MAX_SEGMENTS - 1)].base;
 
-    if (b != NULL && o - 1 < v->limit[s] - 1)
-        return b + o;
+    if (b != NULL && p != DSM_POINTER_INVALID)
+        return b + DSM_POINTER_OFFSET(p);
     return dsm_area_get_address(area, p);
 }
 

@@ -60,6 +60,34 @@ DSM_EXPORT int dsm_lock_release(dsm_lock *lock);
 /* After -EOWNERDEAD and a repair: the structure is consistent again. */
 DSM_EXPORT int dsm_lock_mark_consistent(dsm_lock *lock);
 
+/*
+ * A reader/writer lock, robust too.  Up to DSM_RWLOCK_READERS threads may
+ * hold it shared at once (more wait for a free reader slot); a writer
+ * waits for them to leave and, while it waits, keeps new readers out.
+ * Holders are threads here (a reader slot records its thread id), so a
+ * holder thread that is gone is noticed like a dead process.  A dead
+ * reader's slot is simply freed: it changed nothing.  A dead writer's lock
+ * goes to the next acquirer, reader or writer, *exclusively* and with
+ * -EOWNERDEAD; it repairs, calls dsm_rwlock_mark_consistent() and
+ * releases, or releases without, which declares the structure lost.
+ * 128 bytes, 8-byte aligned.
+ */
+#define DSM_RWLOCK_READERS 26
+
+typedef struct dsm_rwlock {
+    uint64_t opaque[16];
+} dsm_rwlock;
+
+DSM_EXPORT void dsm_rwlock_init(dsm_rwlock *lock);
+
+/* Acquire shared (exclusive == 0) or exclusive; results as dsm_lock_acquire(). */
+DSM_EXPORT int dsm_rwlock_acquire(dsm_rwlock *lock, int exclusive, int64_t timeout_ns);
+
+/* Release whichever hold the calling thread has; -EPERM if none. */
+DSM_EXPORT int dsm_rwlock_release(dsm_rwlock *lock);
+
+DSM_EXPORT int dsm_rwlock_mark_consistent(dsm_rwlock *lock);
+
 #ifdef __cplusplus
 }
 #endif

@@ -36,437 +36,13 @@
 #include "../dsm/services.h"
 #include "area_int.h"
 
-uint32_t dsm__area_class_size[NCLASS];
-uint32_t dsm__area_class_pages[NCLASS];
-uint32_t dsm__area_class_cap[NCLASS];
-static uint64_t class_inv[NCLASS]; /* ceil-ish 2^40 / size: exact object index for spans */
-static uint32_t class_capacity[NCLASS];
-
-void dsm__area_classes_init(void)
-{
-    for (unsigned c = 0; c < NCLASS; c++) {
-        uint32_t size, pages = 4, cap;
-
-        if (c < 8)
-            size = (c + 1) * 16;
-        else {
-            unsigned k = c - 8, lg = 7 + k / 8;
-
-            size = (8u + k % 8 + 1) << (lg - 3);
-        }
-        while (pages < 128 && ((uint64_t)pages * PAGE / size < 8 ||
-                               ((uint64_t)pages * PAGE % size) * 32 > (uint64_t)pages * PAGE))
-            pages *= 2;
-        dsm__area_class_size[c] = size;
-        dsm__area_class_pages[c] = pages;
-        class_capacity[c] = (uint32_t)((uint64_t)pages * PAGE / size);
-        class_inv[c] = ((UINT64_C(1) << 40) / size) + 1;
-        cap = 128 * 1024 / size;
-        dsm__area_class_cap[c] = cap < 4 ? 4 : cap > 1024 ? 1024 : cap;
-    }
-}
-
-/* ---- addresses -------------------------------------------------------------------- */
-
-/* Address of p, mapping its segment if needed; NULL (error set) if p is not in the area. */
-static inline char *resolve(dsm_area *a, dsm_pointer p)
-{
-    uint32_t s = DSM_POINTER_SEGMENT(p);
-    uint64_t o = DSM_POINTER_OFFSET(p);
-    char *b;
-
-    if (s < a->nsegs && (b = __atomic_load_n(&a->base[s], __ATOMIC_ACQUIRE)) != NULL &&
-        o < a->limit[s])
-        return b + o;
-    if (p >> (DSM_POINTER_OFFSET_BITS + 10) || s >= a->nsegs) {
-        dsm__error(-EINVAL, "invalid relative pointer %016llx", (unsigned long long)p);
-        return NULL;
-    }
-    if (dsm__area_map(a, s) < 0)
-        return NULL;
-    if (o >= a->limit[s]) {
-        dsm__error(-EINVAL, "relative pointer %016llx is beyond its segment",
-                   (unsigned long long)p);
-        return NULL;
-    }
-    return a->base[s] + o;
-}
-
 void *dsm_area_get_address(dsm_area *area, dsm_pointer p)
 {
     if (area == NULL || p == DSM_POINTER_INVALID)
         return NULL;
-    if (DSM_POINTER_SEGMENT(p) < area->nsegs && area->base[DSM_POINTER_SEGMENT(p)] == NULL)
+    if (DSM_POINTER_SEGMENT(p) < area->nsegs && area->map[DSM_POINTER_SEGMENT(p)].base == NULL)
         dsm__area_sync_freed(area);
-    return resolve(area, p);
-}
-
-/* The page entry for ref (packed segment and page), mapping if needed; NULL if bad. */
-static struct pg *pg_at(dsm_area *a, uint32_t ref)
-{
-    uint32_t s = REF_SEG(ref), p = REF_PAGE(ref);
-
-    if (s >= a->nsegs || (a->base[s] == NULL && dsm__area_map(a, s) < 0))
-        return NULL;
-    if (p >= a->np[s])
-        return NULL;
-    return &a->pm[s][p];
-}
-
-/* ---- runs of pages ------------------------------------------------------------------ */
-
-static unsigned bin_of(uint32_t n)
-{
-    unsigned b = 31u - (unsigned)__builtin_clz(n);
-
-    return b < NBINS ? b : NBINS - 1;
-}
-
-static void run_insert(struct seg_hdr *sh, struct pg *pm, uint32_t start, uint32_t n)
-{
-    unsigned b = bin_of(n);
-    struct pg *hd = &pm[start];
-
-    memset(hd, 0, sizeof(*hd));
-    hd->kind = PG_FREE_HEAD;
-    hd->npages = n;
-    hd->start = start;
-    hd->prev = NIL;
-    hd->next = sh->bins[b];
-    if (n > 1) {
-        struct pg *tl = &pm[start + n - 1];
-
-        memset(tl, 0, sizeof(*tl));
-        tl->kind = PG_FREE_TAIL;
-        tl->npages = n;
-        tl->start = start;
-    }
-    if (sh->bins[b] != NIL)
-        pm[sh->bins[b]].prev = start;
-    sh->bins[b] = start;
-}
-
-static int run_unlink(struct seg_hdr *sh, struct pg *pm, uint32_t np, uint32_t start)
-{
-    struct pg *hd = &pm[start];
-    unsigned b = bin_of(hd->npages);
-
-    if ((hd->prev != NIL && hd->prev >= np) || (hd->next != NIL && hd->next >= np))
-        return -1;
-    if (hd->prev == NIL) {
-        if (sh->bins[b] != start)
-            return -1;
-        sh->bins[b] = hd->next;
-    } else
-        pm[hd->prev].next = hd->next;
-    if (hd->next != NIL)
-        pm[hd->next].prev = hd->prev;
-    return 0;
-}
-
-void dsm__seg_init(struct seg_hdr *sh, struct pg *pm, uint64_t area_id, uint32_t index,
-                   uint32_t npages, uint32_t first_page)
-{
-    memset(sh, 0, sizeof(*sh));
-    memset(pm, 0, (size_t)npages * sizeof(*pm));
-    sh->area_id = area_id;
-    sh->index = index;
-    sh->npages = npages;
-    sh->first_page = first_page;
-    for (unsigned b = 0; b < NBINS; b++)
-        sh->bins[b] = NIL;
-    run_insert(sh, pm, first_page, npages - first_page);
-    sh->free_pages = npages - first_page;
-    sh->magic = SEG_MAGIC;
-}
-
-/* Take n pages starting at free run `start` of segment s. */
-static int take(dsm_area *a, uint32_t s, uint32_t start, uint32_t n)
-{
-    struct seg_hdr *sh = a->sh[s];
-    struct pg *pm = a->pm[s];
-    uint32_t len = pm[start].npages;
-
-    if (run_unlink(sh, pm, a->np[s], start) < 0)
-        return dsm__area_corrupt(a, "free page list");
-    AREA_STEP();
-    if (len > 1)
-        memset(&pm[start + len - 1], 0, sizeof(struct pg));
-    memset(&pm[start], 0, sizeof(struct pg));
-    if (len > n)
-        run_insert(sh, pm, start + n, len - n);
-    sh->free_pages -= n;
-    AREA_STEP();
-    return 0;
-}
-
-/* Find n free pages (growing the area if needed); locked. */
-static int alloc_pages(dsm_area *a, uint32_t n, uint32_t *seg_out, uint32_t *page_out)
-{
-    struct area_hdr *h = a->hdr;
-    uint32_t s;
-    int rc;
-
-    for (s = 0; s < h->nsegs && s < a->nsegs; s++) {
-        struct seg_hdr *sh;
-        struct pg *pm;
-
-        if (a->segtab[s].handle == 0 && s > 0)
-            continue;
-        if (a->base[s] == NULL && dsm__area_map(a, s) < 0)
-            return -EIO;
-        sh = a->sh[s];
-        pm = a->pm[s];
-        if (sh->free_pages < n)
-            continue;
-        for (unsigned b = bin_of(n); b < NBINS; b++) {
-            uint32_t guard = 0;
-
-            for (uint32_t p = sh->bins[b]; p != NIL; p = pm[p].next) {
-                if (p < a->fp[s] || p >= a->np[s] || pm[p].kind != PG_FREE_HEAD ||
-                    pm[p].npages == 0 || pm[p].npages > a->np[s] - p || ++guard > a->np[s])
-                    return dsm__area_corrupt(a, "free page list");
-                if (pm[p].npages >= n) {
-                    if ((rc = take(a, s, p, n)) < 0)
-                        return rc;
-                    *seg_out = s;
-                    *page_out = p;
-                    return 0;
-                }
-            }
-        }
-    }
-    if ((rc = dsm__area_new_segment(a, n, &s)) < 0)
-        return rc;
-    return alloc_pages(a, n, seg_out, page_out);
-}
-
-int dsm__area_free_pages(dsm_area *a, uint32_t s, uint32_t p, uint32_t n)
-{
-    struct seg_hdr *sh = a->sh[s];
-    struct pg *pm = a->pm[s];
-    uint32_t start = p, len = n, q = p + n;
-
-    if (q < a->np[s] && pm[q].kind == PG_FREE_HEAD) {
-        uint32_t l = pm[q].npages;
-
-        if (l == 0 || l > a->np[s] - q || run_unlink(sh, pm, a->np[s], q) < 0)
-            return dsm__area_corrupt(a, "free page list");
-        AREA_STEP();
-        memset(&pm[q + l - 1], 0, sizeof(struct pg));
-        memset(&pm[q], 0, sizeof(struct pg));
-        len += l;
-    }
-    if (p > a->fp[s] &&
-        (pm[p - 1].kind == PG_FREE_TAIL || pm[p - 1].kind == PG_FREE_HEAD)) {
-        uint32_t st = pm[p - 1].start, l;
-
-        if (st >= p || st < a->fp[s] || pm[st].kind != PG_FREE_HEAD ||
-            st + pm[st].npages != p || run_unlink(sh, pm, a->np[s], st) < 0)
-            return dsm__area_corrupt(a, "free page list");
-        AREA_STEP();
-        l = pm[st].npages;
-        memset(&pm[p - 1], 0, sizeof(struct pg));
-        memset(&pm[st], 0, sizeof(struct pg));
-        start = st;
-        len += l;
-    }
-    run_insert(sh, pm, start, len);
-    sh->free_pages += n;
-    AREA_STEP();
-    return 0;
-}
-
-/* ---- spans ------------------------------------------------------------------------- */
-
-static int partial_unlink(dsm_area *a, unsigned cls, uint32_t ref, struct pg *hd)
-{
-    struct pg *x;
-
-    if (hd->prev == NIL) {
-        if (a->hdr->partial[cls] != ref)
-            return dsm__area_corrupt(a, "span list");
-        a->hdr->partial[cls] = hd->next;
-    } else {
-        if ((x = pg_at(a, hd->prev)) == NULL || x->kind != PG_SPAN_HEAD)
-            return dsm__area_corrupt(a, "span list");
-        x->next = hd->next;
-    }
-    if (hd->next != NIL) {
-        if ((x = pg_at(a, hd->next)) == NULL || x->kind != PG_SPAN_HEAD)
-            return dsm__area_corrupt(a, "span list");
-        x->prev = hd->prev;
-    }
-    hd->prev = hd->next = NIL;
-    return 0;
-}
-
-static int partial_push(dsm_area *a, unsigned cls, uint32_t ref, struct pg *hd)
-{
-    uint32_t old = a->hdr->partial[cls];
-    struct pg *x;
-
-    hd->prev = NIL;
-    hd->next = old;
-    if (old != NIL) {
-        if ((x = pg_at(a, old)) == NULL || x->kind != PG_SPAN_HEAD)
-            return dsm__area_corrupt(a, "span list");
-        x->prev = ref;
-    }
-    a->hdr->partial[cls] = ref;
-    return 0;
-}
-
-static int new_span(dsm_area *a, unsigned cls, uint32_t *ref_out)
-{
-    uint32_t n = dsm__area_class_pages[cls], s = 0, p = 0;
-    struct pg *pm;
-    int rc;
-
-    if ((rc = alloc_pages(a, n, &s, &p)) < 0)
-        return rc;
-    pm = a->pm[s];
-    for (uint32_t i = 1; i < n; i++) {
-        memset(&pm[p + i], 0, sizeof(struct pg));
-        pm[p + i].kind = PG_SPAN;
-        pm[p + i].start = p;
-    }
-    memset(&pm[p], 0, sizeof(struct pg));
-    pm[p].cls = (uint8_t)cls;
-    pm[p].npages = n;
-    pm[p].start = p;
-    pm[p].nfree = class_capacity[cls];
-    pm[p].kind = PG_SPAN_HEAD;
-    AREA_STEP();
-    *ref_out = pack_ref(s, p);
-    return partial_push(a, cls, *ref_out, &pm[p]);
-}
-
-/* One object of class cls from the spans (locked). */
-static int span_take(dsm_area *a, unsigned cls, dsm_pointer *out)
-{
-    uint32_t ref = a->hdr->partial[cls], size = dsm__area_class_size[cls], s, off;
-    struct pg *hd;
-    int rc;
-
-    if (ref == NIL && (rc = new_span(a, cls, &ref)) < 0)
-        return rc;
-    if ((hd = pg_at(a, ref)) == NULL || hd->kind != PG_SPAN_HEAD || hd->cls != cls ||
-        hd->nfree == 0 || hd->nfree > class_capacity[cls] || hd->carved > class_capacity[cls])
-        return dsm__area_corrupt(a, "span header");
-    s = REF_SEG(ref);
-    if (hd->free_head != 0) {
-        uint64_t o = (uint64_t)(hd->free_head - 1) * 16, base = (uint64_t)REF_PAGE(ref) * PAGE;
-
-        if (o < base || o >= base + (uint64_t)hd->carved * size || (o - base) % size)
-            return dsm__area_corrupt(a, "span free list");
-        off = (uint32_t)o;
-        hd->free_head = *(uint32_t *)(void *)(a->base[s] + off);
-    } else {
-        if (hd->carved >= class_capacity[cls])
-            return dsm__area_corrupt(a, "span header");
-        off = REF_PAGE(ref) * (uint32_t)PAGE + hd->carved * size;
-        hd->carved++;
-    }
-    hd->nfree--;
-    AREA_STEP();
-    if (hd->nfree == 0 && (rc = partial_unlink(a, cls, ref, hd)) < 0)
-        return rc;
-    *out = DSM_POINTER_MAKE(s, off);
-    return 0;
-}
-
-/*
- * The span entry and class of small object p (no lock: the entries of an
- * allocated object's span do not change).  Returns the class or -1.
- */
-static inline int small_class(dsm_area *a, dsm_pointer p, uint32_t *head_page)
-{
-    uint32_t s = DSM_POINTER_SEGMENT(p), page, start, delta;
-    uint64_t o = DSM_POINTER_OFFSET(p), idx;
-    const struct pg *e, *hd;
-    unsigned cls;
-
-    page = (uint32_t)(o >> PAGE_SHIFT);
-    if (page >= a->np[s])
-        return -1;
-    e = &a->pm[s][page];
-    if (e->kind != PG_SPAN && e->kind != PG_SPAN_HEAD)
-        return -1;
-    start = e->start;
-    if (start > page)
-        return -1;
-    hd = &a->pm[s][start];
-    cls = hd->cls;
-    if (hd->kind != PG_SPAN_HEAD || cls >= NCLASS)
-        return -1;
-    delta = (uint32_t)(o - (uint64_t)start * PAGE);
-    idx = ((uint64_t)delta * class_inv[cls]) >> 40;
-    if (idx * dsm__area_class_size[cls] != delta || idx >= hd->carved)
-        return -1;
-    *head_page = start;
-    return (int)cls;
-}
-
-/* Give small object p back to its span (locked). */
-static int span_put(dsm_area *a, dsm_pointer p)
-{
-    uint32_t s = DSM_POINTER_SEGMENT(p), start, ref;
-    struct pg *hd;
-    int cls, rc;
-
-    if (resolve(a, p) == NULL)
-        return -EINVAL;
-    if ((cls = small_class(a, p, &start)) < 0)
-        return dsm__area_corrupt(a, "a cached block is not a small block");
-    hd = &a->pm[s][start];
-    if (hd->nfree >= class_capacity[cls])
-        return dsm__area_corrupt(a, "span count");
-    *(uint32_t *)(void *)(a->base[s] + DSM_POINTER_OFFSET(p)) = hd->free_head;
-    hd->free_head = (uint32_t)(DSM_POINTER_OFFSET(p) / 16) + 1;
-    hd->nfree++;
-    AREA_STEP();
-    ref = pack_ref(s, start);
-    if (hd->nfree == 1 && (rc = partial_push(a, (unsigned)cls, ref, hd)) < 0)
-        return rc;
-    if (hd->nfree == class_capacity[cls] &&
-        !(a->hdr->partial[cls] == ref && hd->next == NIL)) {
-        /* Empty and not the class's only span: its pages go back. */
-        if ((rc = partial_unlink(a, (unsigned)cls, ref, hd)) < 0)
-            return rc;
-        for (uint32_t i = 0; i < dsm__area_class_pages[cls] && start + i < a->np[s]; i++)
-            a->pm[s][start + i].kind = PG_NONE;
-        AREA_STEP();
-        return dsm__area_free_pages(a, s, start, dsm__area_class_pages[cls]);
-    }
-    return 0;
-}
-
-int dsm__area_release_empty_spans(dsm_area *a)
-{
-    for (unsigned cls = 0; cls < NCLASS; cls++) {
-        uint32_t ref = a->hdr->partial[cls], guard = 0;
-
-        while (ref != NIL) {
-            struct pg *hd = pg_at(a, ref);
-            uint32_t next, s = REF_SEG(ref), start = REF_PAGE(ref);
-            int rc;
-
-            if (hd == NULL || hd->kind != PG_SPAN_HEAD || ++guard > (1u << 26))
-                return dsm__area_corrupt(a, "span list");
-            next = hd->next;
-            if (hd->nfree == class_capacity[cls]) {
-                if ((rc = partial_unlink(a, cls, ref, hd)) < 0)
-                    return rc;
-                for (uint32_t i = 0; i < dsm__area_class_pages[cls] && start + i < a->np[s]; i++)
-                    a->pm[s][start + i].kind = PG_NONE;
-                if ((rc = dsm__area_free_pages(a, s, start, dsm__area_class_pages[cls])) < 0)
-                    return rc;
-            }
-            ref = next;
-        }
-    }
-    return 0;
+    return dsm__area_resolve(area, p);
 }
 
 /* ---- caches ------------------------------------------------------------------------- */
@@ -591,7 +167,7 @@ static int flush_large(dsm_area *a, struct cache *c)
             continue;
         c->large[i] = DSM_POINTER_INVALID;
         page = (uint32_t)(DSM_POINTER_OFFSET(p) >> PAGE_SHIFT);
-        if (resolve(a, p) == NULL || DSM_POINTER_OFFSET(p) != (uint64_t)page * PAGE ||
+        if (dsm__area_resolve(a, p) == NULL || DSM_POINTER_OFFSET(p) != (uint64_t)page * PAGE ||
             (e = &a->pm[s][page])->npages == 0 || e->npages > a->np[s] - page ||
             (e->kind != PG_LARGE && e->kind != PG_LARGE_CACHED)) {
             rc = dsm__area_corrupt(a, "cached large block");
@@ -615,11 +191,11 @@ int dsm__area_flush_cache(dsm_area *a, struct cache *c, uint32_t keep)
         return rc;
 
     for (unsigned cls = 0; cls < NCLASS; cls++) {
-        uint32_t n = 0, limit = (1u << 26);
+        uint64_t n = 0, limit = c->head[cls] ? dsm__area_walk_bound(a, 16) : 0;
 
         while (c->head[cls] != DSM_POINTER_INVALID && (keep == 0 || c->count[cls] > keep)) {
             dsm_pointer p = c->head[cls];
-            char *addr = resolve(a, p);
+            char *addr = (p & 15) ? NULL : dsm__area_resolve(a, p);
 
             if (addr == NULL || ++n > limit) {
                 c->head[cls] = DSM_POINTER_INVALID;
@@ -630,7 +206,7 @@ int dsm__area_flush_cache(dsm_area *a, struct cache *c, uint32_t keep)
             if (c->count[cls])
                 c->count[cls]--;
             a->hdr->class_out[cls]--;
-            if ((rc = span_put(a, p)) < 0)
+            if ((rc = dsm__area_span_put(a, p)) < 0)
                 return rc;
         }
         if (keep == 0)
@@ -654,15 +230,18 @@ static int flush_class(dsm_area *a, struct cache *c, unsigned cls)
 
     while (c->count[cls] > keep && c->head[cls] != DSM_POINTER_INVALID) {
         dsm_pointer p = c->head[cls];
-        char *addr = resolve(a, p);
+        char *addr = (p & 15) ? NULL : dsm__area_resolve(a, p);
         int rc;
 
-        if (addr == NULL)
+        if (addr == NULL) {
+            c->head[cls] = DSM_POINTER_INVALID;
+            c->count[cls] = 0;
             return dsm__area_corrupt(a, "cache chain");
+        }
         c->head[cls] = *(dsm_pointer *)(void *)addr;
         c->count[cls]--;
         a->hdr->class_out[cls]--;
-        if ((rc = span_put(a, p)) < 0)
+        if ((rc = dsm__area_span_put(a, p)) < 0)
             return rc;
     }
     return 0;
@@ -691,7 +270,7 @@ static int alloc_large(dsm_area *a, size_t size, int flags, dsm_pointer *out)
         return out_of_memory(a, size, flags, out);
     if ((rc = dsm__area_lock(a)) < 0)
         return rc;
-    rc = alloc_pages(a, (uint32_t)n, &s, &p);
+    rc = dsm__area_alloc_pages(a, (uint32_t)n, &s, &p);
     if (rc == 0) {
         struct pg *e = &a->pm[s][p];
 
@@ -708,7 +287,7 @@ static int alloc_large(dsm_area *a, size_t size, int flags, dsm_pointer *out)
         return rc;
     *out = DSM_POINTER_MAKE(s, (uint64_t)p * PAGE);
     if (flags & DSM_AREA_ALLOC_ZERO)
-        memset(a->base[s] + (uint64_t)p * PAGE, 0, size);
+        memset(a->map[s].base + (uint64_t)p * PAGE, 0, size);
     return 0;
 }
 
@@ -737,7 +316,7 @@ static int alloc_slow(dsm_area *a, size_t size, int flags, dsm_pointer *out)
     if ((rc = dsm__area_lock(a)) < 0)
         return rc;
     if (c == NULL) {
-        rc = span_take(a, cls, out);
+        rc = dsm__area_span_take(a, cls, out);
         if (rc == 0)
             a->hdr->class_out[cls]++;
     } else {
@@ -747,9 +326,9 @@ static int alloc_slow(dsm_area *a, size_t size, int flags, dsm_pointer *out)
             dsm_pointer p = DSM_POINTER_INVALID;
             char *obj;
 
-            if ((rc = span_take(a, cls, &p)) < 0)
+            if ((rc = dsm__area_span_take(a, cls, &p)) < 0)
                 break;
-            if ((obj = resolve(a, p)) == NULL) {
+            if ((obj = dsm__area_resolve(a, p)) == NULL) {
                 rc = -EIO;
                 break;
             }
@@ -762,7 +341,7 @@ static int alloc_slow(dsm_area *a, size_t size, int flags, dsm_pointer *out)
         if (got > 0) {
             rc = 0;
             *out = c->head[cls];
-            c->head[cls] = *(dsm_pointer *)(void *)resolve(a, *out); /* mapped just above */
+            c->head[cls] = *(dsm_pointer *)(void *)dsm__area_resolve(a, *out); /* mapped just above */
             c->count[cls]--;
         }
     }
@@ -771,7 +350,7 @@ static int alloc_slow(dsm_area *a, size_t size, int flags, dsm_pointer *out)
         return out_of_memory(a, size, flags, out);
     if (rc < 0)
         return rc;
-    if ((flags & DSM_AREA_ALLOC_ZERO) && (addr = resolve(a, *out)) != NULL)
+    if ((flags & DSM_AREA_ALLOC_ZERO) && (addr = dsm__area_resolve(a, *out)) != NULL)
         memset(addr, 0, size);
     return 0;
 }
@@ -788,9 +367,13 @@ static dsm_pointer large_from_cache(dsm_area *a, struct cache *c, uint32_t n)
             continue;
         s = DSM_POINTER_SEGMENT(p);
         page = (uint32_t)(DSM_POINTER_OFFSET(p) >> PAGE_SHIFT);
-        if (s >= a->nsegs || a->base[s] == NULL || page >= a->np[s])
+        if (s >= a->nsegs || a->map[s].base == NULL || page >= a->np[s])
             continue;
         e = &a->pm[s][page];
+        /* The page map, not the cache's hint, says how long the block is. */
+        if (e->kind != PG_LARGE_CACHED || e->npages < n || e->npages > a->np[s] - page ||
+            DSM_POINTER_OFFSET(p) != (uint64_t)page * PAGE)
+            continue;
         c->large[i] = DSM_POINTER_INVALID; /* the one store that takes it */
         e->kind = PG_LARGE;
         return p;
@@ -812,7 +395,7 @@ int dsm_area_allocate(dsm_area *a, size_t size, int flags, dsm_pointer *out)
         !__atomic_load_n(&a->hdr->inconsistent, __ATOMIC_RELAXED) &&
         (p = large_from_cache(a, c, (uint32_t)((size + PAGE - 1) / PAGE))) != 0) {
         if (flags & DSM_AREA_ALLOC_ZERO)
-            memset(a->base[DSM_POINTER_SEGMENT(p)] + DSM_POINTER_OFFSET(p), 0, size);
+            memset(a->map[DSM_POINTER_SEGMENT(p)].base + DSM_POINTER_OFFSET(p), 0, size);
         *out = p;
         return 0;
     }
@@ -826,9 +409,14 @@ int dsm_area_allocate(dsm_area *a, size_t size, int flags, dsm_pointer *out)
     if (__builtin_expect(__atomic_load_n(&a->hdr->inconsistent, __ATOMIC_RELAXED) != 0, 0))
         return alloc_slow(a, size, flags, out);
     s = DSM_POINTER_SEGMENT(p);
-    if (__builtin_expect(s >= a->nsegs || (b = a->base[s]) == NULL ||
-                             DSM_POINTER_OFFSET(p) >= a->limit[s], 0))
+    if (__builtin_expect(s >= a->nsegs || (b = a->map[s].base) == NULL, 0))
         return alloc_slow(a, size, flags, out);
+    /* A scribbled head or link must not become a block (links are checked when popped). */
+    if (__builtin_expect((p & 15) || DSM_POINTER_OFFSET(p) + size > a->map[s].limit, 0)) {
+        c->head[cls] = DSM_POINTER_INVALID;
+        c->count[cls] = 0;
+        return dsm__area_corrupt(a, "cache chain");
+    }
     addr = b + DSM_POINTER_OFFSET(p);
     next = *(dsm_pointer *)(void *)addr;
     /* A scribbled link must not become a block: it is checked when popped next. */
@@ -857,22 +445,22 @@ static int free_slow(dsm_area *a, dsm_pointer p)
     if (__atomic_load_n(&a->hdr->inconsistent, __ATOMIC_RELAXED))
         return dsm__error(-ENOTRECOVERABLE, "shared memory area is inconsistent: a process died "
                                             "while updating it");
-    if (p == DSM_POINTER_INVALID || resolve(a, p) == NULL)
+    if (p == DSM_POINTER_INVALID || dsm__area_resolve(a, p) == NULL)
         return dsm__error(-EINVAL, "cannot free %016llx: not a block of this area",
                           (unsigned long long)p);
     if ((rc = dsm__area_lock(a)) < 0)
         return rc;
-    if ((cls = small_class(a, p, &start)) >= 0) {
+    if ((cls = dsm__area_small_class(a, p, &start)) >= 0) {
         c = dsm__area_my_cache(a, false);
         if (c && c->count[cls] >= dsm__area_class_cap[cls])
             rc = flush_class(a, c, (unsigned)cls);
         if (rc == 0 && c) {
-            *(dsm_pointer *)(void *)resolve(a, p) = c->head[cls];
+            *(dsm_pointer *)(void *)dsm__area_resolve(a, p) = c->head[cls];
             c->head[cls] = p;
             c->count[cls]++;
         } else if (rc == 0) {
             a->hdr->class_out[cls]--;
-            rc = span_put(a, p);
+            rc = dsm__area_span_put(a, p);
         }
         dsm__area_unlock(a);
         return rc;
@@ -940,10 +528,10 @@ int dsm_area_free(dsm_area *a, dsm_pointer p)
     char *b;
     int cls;
 
-    if (__builtin_expect(a == NULL || s >= a->nsegs || (b = a->base[s]) == NULL ||
-                             DSM_POINTER_OFFSET(p) >= a->limit[s] || p == 0, 0))
+    if (__builtin_expect(a == NULL || s >= a->nsegs || (b = a->map[s].base) == NULL ||
+                             DSM_POINTER_OFFSET(p) >= a->map[s].limit || p == 0, 0))
         return free_slow(a, p);
-    if (__builtin_expect((cls = small_class(a, p, &start)) < 0, 0))
+    if (__builtin_expect((cls = dsm__area_small_class(a, p, &start)) < 0, 0))
         return free_large(a, p);
     if (__builtin_expect((c = cache_lookup(a)) == NULL ||
                              c->count[cls] >= dsm__area_class_cap[cls] ||

@@ -152,8 +152,6 @@ static void local_free(dsm_area *a)
     if (a == NULL)
         return;
     pthread_mutex_destroy(&a->mu);
-    free(a->base);
-    free(a->limit);
     free(a->sh);
     free(a->pm);
     free(a->seg);
@@ -173,8 +171,6 @@ static dsm_area *local_new(uint32_t nsegmax)
     a->nsegs = nsegmax;
     /* Always the full index range: the inline conversion masks instead of comparing. */
     nsegmax = DSM_AREA_MAX_SEGMENTS;
-    a->base = calloc(nsegmax, sizeof(*a->base));
-    a->limit = calloc(nsegmax, sizeof(*a->limit));
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     a->sh = calloc(nsegmax, sizeof(*a->sh));
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
@@ -184,7 +180,7 @@ static dsm_area *local_new(uint32_t nsegmax)
     a->handle = calloc(nsegmax, sizeof(*a->handle));
     a->np = calloc(nsegmax, sizeof(*a->np));
     a->fp = calloc(nsegmax, sizeof(*a->fp));
-    if (!a->base || !a->limit || !a->sh || !a->pm || !a->seg || !a->handle || !a->np || !a->fp) {
+    if (!a->sh || !a->pm || !a->seg || !a->handle || !a->np || !a->fp) {
         local_free(a);
         return NULL;
     }
@@ -211,10 +207,10 @@ static void local_set(dsm_area *a, uint32_t s, char *addr, struct seg_hdr *sh, s
     (void)hdr_off;
     a->np[s] = sh->npages;
     a->fp[s] = sh->first_page;
-    a->limit[s] = (uint64_t)sh->npages * PAGE;
+    a->map[s].limit = (uint64_t)sh->npages * PAGE;
     a->seg[s] = seg;
     a->handle[s] = handle;
-    __atomic_store_n(&a->base[s], addr, __ATOMIC_RELEASE);
+    __atomic_store_n(&a->map[s].base, addr, __ATOMIC_RELEASE);
 }
 
 static void registry_add(dsm_area *a)
@@ -270,7 +266,7 @@ int dsm__area_map(dsm_area *a, uint32_t s)
                           s, a->nsegs);
     pthread_mutex_lock(&a->mu);
     h = __atomic_load_n(&st[s].handle, __ATOMIC_ACQUIRE);
-    if (a->base[s] && a->handle[s] == h) {
+    if (a->map[s].base && a->handle[s] == h) {
         pthread_mutex_unlock(&a->mu);
         return 0;
     }
@@ -281,7 +277,7 @@ int dsm__area_map(dsm_area *a, uint32_t s)
     if (a->seg[s]) { /* a stale mapping of a destroyed segment whose index was reused */
         dsm_segment *old = a->seg[s];
 
-        a->base[s] = NULL;
+        a->map[s].base = NULL;
         a->seg[s] = NULL;
         dsm_cancel_on_detach(old, on_segment_detach, a);
         dsm_detach(old);
@@ -322,7 +318,7 @@ void dsm__area_sync_freed(dsm_area *a)
 
         if (old == NULL || __atomic_load_n(&st[s].handle, __ATOMIC_ACQUIRE) == a->handle[s])
             continue;
-        a->base[s] = NULL;
+        a->map[s].base = NULL;
         a->seg[s] = NULL;
         dsm_cancel_on_detach(old, on_segment_detach, a);
         dsm_detach(old);
@@ -401,7 +397,7 @@ int dsm__area_new_segment(dsm_area *a, uint64_t min_pages, uint32_t *out)
     if (a->seg[free_index]) { /* stale mapping of an older segment at this index */
         dsm_segment *old = a->seg[free_index];
 
-        a->base[free_index] = NULL;
+        a->map[free_index].base = NULL;
         a->seg[free_index] = NULL;
         dsm_cancel_on_detach(old, on_segment_detach, a);
         dsm_detach(old);
@@ -541,7 +537,7 @@ static int finish_local(dsm_area *a, char *place, dsm_segment *seg0, dsm_segment
 
     local_set(a, 0, place, (struct seg_hdr *)(void *)(place + h->seg0hdr_off), h->seg0hdr_off,
               seg0, a->segtab[0].handle);
-    a->limit[0] = h->seg0_size;
+    a->map[0].limit = h->seg0_size;
     a->host = host;
     a->seen_gen = h->freed_gen;
     if (seg0)
@@ -727,10 +723,11 @@ static void release(dsm_area *a, dsm_segment *except)
             struct seg_ent *st = a->segtab;
 
             last = true;
-            for (uint32_t s = h->in_place ? 1 : 0; s < h->nsegs; s++)
+            /* Local knowledge decides what is ours to unpin, never a shared flag. */
+            for (uint32_t s = a->seg[0] ? 0 : 1; s < h->nsegs && s < a->nsegs; s++)
                 if (st[s].handle != 0)
                     handles[nh++] = st[s].handle;
-            if (h->in_place)
+            if (a->seg[0] == NULL)
                 h->magic = 0; /* its memory stays the host's: make it unattachable */
         }
         dsm__area_unlock(a);
@@ -743,7 +740,7 @@ static void release(dsm_area *a, dsm_segment *except)
     for (uint32_t s = a->nsegs; s-- > 0;) {
         dsm_segment *seg = a->seg[s];
 
-        a->base[s] = NULL;
+        a->map[s].base = NULL;
         a->seg[s] = NULL;
         if (seg == NULL || seg == except)
             continue;

@@ -42,6 +42,8 @@
 #include "../common/internal.h"
 #include "../common/procid.h"
 
+#include <string.h>
+
 #define PAGE_SHIFT 12
 #define PAGE ((uint64_t)1 << PAGE_SHIFT)
 #define NCLASS DSM_AREA_NCLASSES
@@ -147,9 +149,9 @@ static inline uint32_t pack_ref(uint32_t seg, uint32_t page)
 /* ---- per process ------------------------------------------------------- */
 
 struct dsm_area {
-    /* struct dsm__area_view: must stay first (the inline fast path reads it). */
-    char **base;              /* DSM_AREA_MAX_SEGMENTS entries, like every per-segment array */
-    uint64_t *limit;
+    /* struct dsm__area_view: must stay first (the inline fast path reads it).
+     * Every per-segment array has DSM_AREA_MAX_SEGMENTS entries. */
+    struct dsm__area_map map[DSM_AREA_MAX_SEGMENTS]; /* mapped address and length */
     uint32_t nsegs;           /* = hdr->nsegmax, validated at attach */
 
     struct area_hdr *hdr;
@@ -176,7 +178,6 @@ struct dsm_area {
 extern uint32_t dsm__area_class_size[NCLASS];
 extern uint32_t dsm__area_class_pages[NCLASS];
 extern uint32_t dsm__area_class_cap[NCLASS];
-extern uint32_t dsm__area_class_inv[NCLASS];
 void dsm__area_classes_init(void);
 
 static inline unsigned size_class(size_t size)
@@ -219,6 +220,71 @@ void dsm__area_sync_freed(dsm_area *a);            /* unmap segments freed by ot
 int dsm__area_corrupt(dsm_area *a, const char *what);
 void dsm__seg_init(struct seg_hdr *sh, struct pg *pm, uint64_t area_id, uint32_t index,
                    uint32_t npages, uint32_t first_page);
+
+/* pages.c: size classes, runs of pages, spans (all locked but the class tables) */
+extern uint64_t dsm__area_class_inv[NCLASS];      /* ~2^40 / size: exact object index */
+extern uint32_t dsm__area_class_capacity[NCLASS]; /* objects per span */
+uint64_t dsm__area_walk_bound(dsm_area *a, uint32_t unit);
+int dsm__area_alloc_pages(dsm_area *a, uint32_t n, uint32_t *seg_out, uint32_t *page_out);
+int dsm__area_span_take(dsm_area *a, unsigned cls, dsm_pointer *out);
+int dsm__area_span_put(dsm_area *a, dsm_pointer p);
+
+/* Address of p, mapping its segment if needed; NULL (error set) if p is not in the area. */
+static inline char *dsm__area_resolve(dsm_area *a, dsm_pointer p)
+{
+    uint32_t s = DSM_POINTER_SEGMENT(p);
+    uint64_t o = DSM_POINTER_OFFSET(p);
+    char *b;
+
+    if (s < a->nsegs && (b = __atomic_load_n(&a->map[s].base, __ATOMIC_ACQUIRE)) != NULL &&
+        o < a->map[s].limit)
+        return b + o;
+    if (p >> (DSM_POINTER_OFFSET_BITS + 10) || s >= a->nsegs) {
+        dsm__error(-EINVAL, "invalid relative pointer %016llx", (unsigned long long)p);
+        return NULL;
+    }
+    if (dsm__area_map(a, s) < 0)
+        return NULL;
+    if (o >= a->map[s].limit) {
+        dsm__error(-EINVAL, "relative pointer %016llx is beyond its segment",
+                   (unsigned long long)p);
+        return NULL;
+    }
+    return a->map[s].base + o;
+}
+
+/*
+ * The span entry and class of small object p (no lock: the entries of an
+ * allocated object's span do not change).  Returns the class or -1.
+ */
+static inline int dsm__area_small_class(dsm_area *a, dsm_pointer p, uint32_t *head_page)
+{
+    uint32_t s = DSM_POINTER_SEGMENT(p), page, start, delta;
+    uint64_t o = DSM_POINTER_OFFSET(p), idx;
+    const struct pg *e, *hd;
+    unsigned cls;
+
+    page = (uint32_t)(o >> PAGE_SHIFT);
+    if (page >= a->np[s])
+        return -1;
+    e = &a->pm[s][page];
+    if (e->kind != PG_SPAN && e->kind != PG_SPAN_HEAD)
+        return -1;
+    start = e->start;
+    if (start > page)
+        return -1;
+    hd = &a->pm[s][start];
+    cls = hd->cls;
+    if (hd->kind != PG_SPAN_HEAD || cls >= NCLASS)
+        return -1;
+    delta = (uint32_t)(o - (uint64_t)start * PAGE);
+    idx = ((uint64_t)delta * dsm__area_class_inv[cls]) >> 40;
+    if (idx * dsm__area_class_size[cls] != delta || idx >= hd->carved)
+        return -1;
+    *head_page = start;
+    return (int)cls;
+}
+
 
 /* alloc.c */
 struct cache *dsm__area_my_cache(dsm_area *a, bool create);

@@ -116,7 +116,7 @@ int dsm_area_stats_get(dsm_area *a, dsm_area_stats *out)
 
         if (s > 0 && a->segtab[s].handle == 0)
             continue;
-        if (a->base[s] == NULL && dsm__area_map(a, s) < 0)
+        if (a->map[s].base == NULL && dsm__area_map(a, s) < 0)
             continue;
         out->segments++;
         sh = a->sh[s];
@@ -162,7 +162,7 @@ int dsm_area_trim(dsm_area *a)
         struct seg_ent *st = &a->segtab[s];
         struct seg_hdr *sh;
 
-        if (st->handle == 0 || (a->base[s] == NULL && dsm__area_map(a, s) < 0))
+        if (st->handle == 0 || (a->map[s].base == NULL && dsm__area_map(a, s) < 0))
             continue;
         sh = a->sh[s];
         if (sh->free_pages != a->np[s] - a->fp[s])
@@ -174,7 +174,7 @@ int dsm_area_trim(dsm_area *a)
         st->size = 0;
         AREA_STEP();
     }
-    while (h->nsegs > 1 && a->segtab[h->nsegs - 1].handle == 0)
+    while (h->nsegs > 1 && h->nsegs <= a->nsegs && a->segtab[h->nsegs - 1].handle == 0)
         h->nsegs--;
     if (ngone)
         __atomic_add_fetch(&h->freed_gen, 1, __ATOMIC_RELEASE);
@@ -223,7 +223,7 @@ int dsm_area_dump(dsm_area *a, FILE *f)
         uint32_t p;
 
         if ((s > 0 && a->segtab[s].handle == 0) ||
-            (a->base[s] == NULL && dsm__area_map(a, s) < 0))
+            (a->map[s].base == NULL && dsm__area_map(a, s) < 0))
             continue;
         sh = a->sh[s];
         fprintf(f, "  segment %u: handle %016" PRIx64 ", %u pages (%u metadata), %u free\n", s,
