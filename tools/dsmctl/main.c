@@ -205,11 +205,18 @@ int main(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":D:nhw:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'D':
+        case 'D': {
+            bool again = false;
+
+            for (size_t i = 0; i < o.ndatadirs; i++)
+                again |= strcmp(dirs[i], optarg) == 0; /* scan would list it twice */
+            if (again)
+                break;
             if (o.ndatadirs == sizeof(dirs) / sizeof(dirs[0]))
                 return bad_usage("too many data directories (at most %zu)", o.ndatadirs);
             dirs[o.ndatadirs++] = optarg;
             break;
+        }
         case 'n': o.dry_run = true; used |= F_DRY; break;
         case 'h': o.human = true; used |= F_HUMAN; break;
         case OPT_JSON: o.json = true; used |= F_JSON; break;

@@ -178,7 +178,8 @@ static void read_mappings(struct scan *sc)
         fclose(f);
     }
     closedir(proc);
-    qsort(sc->maps, sc->nmaps, sizeof(*sc->maps), cmp_mapped);
+    if (sc->nmaps > 1) /* (maps is NULL when nothing is mapped) */
+        qsort(sc->maps, sc->nmaps, sizeof(*sc->maps), cmp_mapped);
 }
 
 /* A process mapping name, or 0. */
