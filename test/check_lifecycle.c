@@ -463,6 +463,54 @@ START_TEST(test_exec_worker)
 }
 END_TEST
 
+/* ---- what an operator's log gets ----------------------------------------------- */
+
+static int info_lines, debug_lines;
+static char last_info[512];
+
+static void count_levels(dsm_log_level level, const char *msg, void *arg)
+{
+    (void)arg;
+    if (level >= DSM_LOG_INFO) {
+        info_lines++;
+        snprintf(last_info, sizeof(last_info), "%s", msg);
+    } else {
+        debug_lines++;
+    }
+}
+
+/*
+ * A crash reset or a shut-down of many segments is one INFO line with the
+ * count; each segment removed is a DEBUG line an operator sees only if asked.
+ */
+START_TEST(test_cleanup_logs_one_summary)
+{
+    struct sv v;
+    enum { N = 300 };
+
+    if (!sv_start(&v, _i, NULL))
+        return;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            dsm_segment *seg;
+
+            ck_assert_int_eq(dsm_create(4096, 0, &seg), 0);
+            ck_assert_int_eq(dsm_pin_segment(seg), 0);
+            ck_assert_int_eq(dsm_detach(seg), 0);
+        }
+        info_lines = debug_lines = 0;
+        dsm_set_log_hook(count_levels, NULL, DSM_LOG_DEBUG);
+        ck_assert_int_eq(round == 0 ? dsm_supervisor_reset() : dsm_supervisor_shutdown(), 0);
+        dsm_set_log_hook(NULL, NULL, DSM_LOG_DEBUG);
+        ck_assert_msg(info_lines == 1, "%s: %d INFO-or-higher lines (last: %s)",
+                      round == 0 ? "reset" : "shut-down", info_lines, last_info);
+        ck_assert_ptr_nonnull(strstr(last_info, "destroyed 300 dynamic shared memory segment"));
+        ck_assert_int_ge(debug_lines, N); /* the detail is there for whoever asks */
+    }
+    ck_assert_int_eq(sv_objects(&v), 0);
+}
+END_TEST
+
 Suite *suite_lifecycle(void)
 {
     Suite *s = suite_create("lifecycle");
@@ -477,6 +525,7 @@ Suite *suite_lifecycle(void)
     tcase_add_test(tc, test_state_file_parser);
     LOOP(tc, test_lock_holder_dies);
     LOOP(tc, test_exec_worker);
+    LOOP(tc, test_cleanup_logs_one_summary);
     suite_add_tcase(s, tc);
     return s;
 }
