@@ -26,6 +26,12 @@ files=$(git ls-files 'src/*.c' 'tools/*.c' 'contrib/*.c' 2>/dev/null || find src
 flags="-I. -Iinclude -Isrc -DDSM_BUILDING_LIBRARY -D_GNU_SOURCE -pthread"
 status=0
 
+# A library with initial-exec TLS cannot be dlopen()ed once the static TLS
+# surplus is gone (Python's ctypes, plugin hosts): refuse it at the source.
+if grep -rn 'tls_model *( *"initial-exec"' src include; then
+    echo "lint: initial-exec TLS in the library (it must stay dlopen()-able)"; status=1
+fi
+
 if command -v cppcheck >/dev/null; then
     # shellcheck disable=SC2086
     cppcheck -q --enable=warning,portability --inline-suppr --std=c11 --error-exitcode=1 \

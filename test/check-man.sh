@@ -261,6 +261,10 @@ else
         printf '%s\n' "$problems" | while IFS= read -r line; do echo "FAIL: $lib: $line"; done
         failures=$((failures + $(printf '%s\n' "$problems" | wc -l)))
     fi
+    # Loadable by dlopen() (Python's ctypes, plugin hosts): no static TLS model.
+    if command -v readelf >/dev/null 2>&1 && readelf -d "$lib" | grep -q STATIC_TLS; then
+        fail "$lib: uses the static TLS model (initial-exec), so dlopen() can fail"
+    fi
     nexp=$(printf '%s\n' "$exported" | awk 'NF >= 3 && $2 != "A"' | wc -l | tr -d ' ')
     echo "check-man: $lib exports $nexp symbols; compared with src/libdynshm.sym"
 fi

@@ -47,8 +47,8 @@ struct rw {
 
 _Static_assert(sizeof(struct rw) <= sizeof(dsm_rwlock), "dsm_rwlock size");
 
-static _Thread_local uint32_t my_tid_cache __attribute__((tls_model("initial-exec")));
-static _Thread_local pid_t my_tid_pid __attribute__((tls_model("initial-exec")));
+static _Thread_local uint32_t my_tid_cache; /* not initial-exec: the library must stay dlopen()-able */
+static _Thread_local pid_t my_tid_pid; /* not initial-exec: the library must stay dlopen()-able */
 
 /* This thread's id, cached per thread (and per process image: fork changes it). */
 static uint32_t my_tid(void)
