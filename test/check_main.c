@@ -30,6 +30,7 @@ int main(void)
     srunner_add_suite(sr, suite_process());
     srunner_add_suite(sr, suite_hostile());
     srunner_add_suite(sr, suite_area());
+    srunner_add_suite(sr, suite_hash());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

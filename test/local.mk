@@ -135,3 +135,8 @@ EXTRA_DIST += test/testlib.sh
 if HAVE_CHECK
 test_check_dynshm_SOURCES += test/check_area.c
 endif
+
+# ---- issue 15: the concurrent hash table in an area ------------------------------
+if HAVE_CHECK
+test_check_dynshm_SOURCES += test/check_hash.c
+endif

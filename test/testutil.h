@@ -22,6 +22,7 @@ Suite *suite_control(void);
 Suite *suite_killpoints(void);
 Suite *suite_process(void);
 Suite *suite_area(void);
+Suite *suite_hash(void);
 
 /*
  * Every data directory a test makes lives under one root per run, so the

@@ -13,5 +13,6 @@
 #include <dynshm/inspect.h>
 #include <dynshm/area.h>
 #include <dynshm/lock.h>
+#include <dynshm/hash.h>
 
 #endif /* DYNSHM_DYNSHM_H */

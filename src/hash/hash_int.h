@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hash_int.h - the shared layout of a hash table and each process's view
+ * of it; never installed.
+ *
+ * Shared memory, all in blocks of one area:
+ *
+ *   header block  [struct hash_hdr][pad to 64][struct part x nparts]
+ *   array blocks  one per non-empty partition: 2^log2 slots of slot_size
+ *                 bytes, each [uint64_t hash word][entry, padded to 8]
+ *
+ * A hash word of 0 marks an empty slot (a key hashing to 0 is stored as 1,
+ * and every use of the hash goes through the same adjustment).  The
+ * partition is the hash's top bits, the home slot its low bits.
+ *
+ * Each struct part is one cache line: its robust lock, its version counter
+ * (odd while a writer holds the lock in write mode), its array as a
+ * dsm_pointer with log2 of the capacity in the six high bits (bits 58..63,
+ * always zero in a dsm_pointer), so a reader loads both with one load, and
+ * its count.  Everything in them is validated before it is used.
+ */
+#ifndef DYNSHM_HASH_INT_H
+#define DYNSHM_HASH_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <dynshm/area.h>
+#include <dynshm/hash.h>
+#include <dynshm/lock.h>
+
+#include "../common/internal.h"
+
+#define HASH_MAGIC UINT64_C(0x48534148444d5344) /* "DSMDHASH" */
+#define HASH_DEAD UINT64_C(0x44414544444d5344)  /* "DSMDDEAD": destroyed */
+#define HASH_VERSION 1u
+#define MIN_LOG2 3u  /* 8 slots */
+#define MAX_LOG2 40u /* 2^40 slots: beyond any area */
+#define SLOTS_PTR(w) ((w) & ((UINT64_C(1) << 58) - 1))
+#define SLOTS_LOG2(w) ((unsigned)((w) >> 58))
+#define SLOTS_WORD(p, l) ((p) | ((uint64_t)(l) << 58))
+
+struct hash_hdr {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t key_kind;
+    uint32_t key_size;
+    uint32_t entry_size;
+    uint32_t slot_size;
+    uint32_t nparts;
+    uint32_t part_shift; /* 64 - log2(nparts) */
+    uint32_t funcs_id;
+    uint32_t parts_off; /* from the header to part 0, a multiple of 64 away from a page */
+    uint32_t inconsistent;
+    dsm_pointer self;
+    uint64_t check; /* dsm__mix64 over the fields above */
+};
+
+struct part {
+    dsm_lock lock;
+    uint32_t seq;
+    uint32_t pad;
+    uint64_t slots; /* SLOTS_WORD(array, log2 capacity), 0 if none */
+    uint64_t count;
+    uint64_t spare[2]; /* [0]: the retired array, as a slots word (0: none) */
+};
+
+struct dsm_hash {
+    dsm_area *area;
+    struct hash_hdr *hdr;
+    struct part *parts;
+    dsm_pointer handle;
+    size_t key_size, entry_size, slot_size;
+    unsigned nparts, part_shift;
+    int key_kind;
+    bool fast8; /* built-in functions on 8-byte binary keys */
+    dsm_hash_hash_fn hash;
+    dsm_hash_compare_fn compare;
+    void *arg;
+};
+
+/* A partition's array, checked: base, capacity mask. */
+struct arr {
+    char *base;
+    uint64_t mask;
+    unsigned log2;
+};
+
+/* Tests: called at each step of a locked update (kill points); NULL otherwise. */
+extern void (*dsm__hash_step_hook)(void);
+#define HASH_STEP()                                          \
+    do {                                                     \
+        if (__builtin_expect(dsm__hash_step_hook != NULL, 0)) \
+            dsm__hash_step_hook();                           \
+    } while (0)
+
+uint64_t dsm__hash_header_check(const struct hash_hdr *h);
+int dsm__hash_lock(dsm_hash *t, struct part *p, bool write);
+void dsm__hash_unlock(struct part *p);
+int dsm__hash_array(dsm_hash *t, const struct part *p, struct arr *a);
+uint64_t dsm__hash_key_hash(dsm_hash *t, const void *key);
+bool dsm__hash_key_eq(dsm_hash *t, const void *stored, const void *key);
+void dsm__hash_remove_at(dsm_hash *t, struct part *p, struct arr *a, uint64_t i);
+int dsm__hash_maybe_shrink(dsm_hash *t, struct part *p);
+
+static inline char *slot_at(const dsm_hash *t, const struct arr *a, uint64_t i)
+{
+    return a->base + i * t->slot_size;
+}
+
+static inline uint64_t slot_hash(const char *s)
+{
+    return *(const uint64_t *)(const void *)s;
+}
+
+#endif /* DYNSHM_HASH_INT_H */
