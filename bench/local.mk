@@ -35,3 +35,14 @@ bench_area_bench_LDADD = libdynshm.la
 .PHONY: bench-area
 bench-area: bench/area_bench$(EXEEXT)
 	./bench/area_bench$(EXEEXT) $(BENCH_FLAGS)
+
+# Issue 15: the shared hash table against a local open-addressing table in the
+# same run (BENCH_FLAGS=--big adds 10 million keys).
+EXTRA_PROGRAMS += bench/hash_bench
+CLEANFILES += bench/hash_bench$(EXEEXT)
+bench_hash_bench_SOURCES = bench/hash_bench.c
+bench_hash_bench_LDADD = libdynshm.la
+bench: bench-hash
+.PHONY: bench-hash
+bench-hash: bench/hash_bench$(EXEEXT)
+	./bench/hash_bench$(EXEEXT) $(BENCH_FLAGS)

@@ -52,15 +52,7 @@ void (*dsm__hash_step_hook)(void);
 
 /* ---- the built-in functions ------------------------------------------------ */
 
-static inline uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= UINT64_C(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    x *= UINT64_C(0xc4ceb9fe1a85ec53);
-    x ^= x >> 33;
-    return x;
-}
+#define mix hash_mix
 
 uint64_t dsm_hash_bytes(const void *key, size_t key_size, void *arg)
 {
@@ -69,6 +61,10 @@ uint64_t dsm_hash_bytes(const void *key, size_t key_size, void *arg)
     uint64_t w;
 
     (void)arg;
+    if (key_size == 8) { /* one mix: the fast path of 8-byte keys computes the same */
+        memcpy(&w, p, 8);
+        return hash_mix(w ^ HASH_SEED);
+    }
     while (key_size >= 8) {
         memcpy(&w, p, 8);
         h = mix(h ^ w) + UINT64_C(0x9e3779b97f4a7c15);
@@ -98,28 +94,6 @@ static int compare_string(const void *a, const void *b, size_t key_size, void *a
 {
     (void)arg;
     return strncmp(a, b, key_size);
-}
-
-uint64_t dsm__hash_key_hash(dsm_hash *t, const void *key)
-{
-    uint64_t h;
-
-    if (t->fast8) {
-        uint64_t w;
-
-        /* dsm_hash_bytes() for 8 bytes, inlined: both must agree. */
-        memcpy(&w, key, 8);
-        h = mix(mix((UINT64_C(0x9e3779b97f4a7c15) ^ 8) ^ w) + UINT64_C(0x9e3779b97f4a7c15));
-    } else
-        h = t->hash(key, t->key_size, t->arg);
-    return h ? h : 1;
-}
-
-bool dsm__hash_key_eq(dsm_hash *t, const void *stored, const void *key)
-{
-    if (t->fast8)
-        return memcmp(stored, key, 8) == 0;
-    return t->compare(stored, key, t->key_size, t->arg) == 0;
 }
 
 /* ---- the header ---------------------------------------------------------------- */
@@ -402,9 +376,8 @@ int dsm__hash_array(dsm_hash *t, const struct part *p, struct arr *a)
         return dsm__error(DSM_ECORRUPT, "hash table partition %u has a bad array",
                           (unsigned)(p - t->parts));
     len = ((uint64_t)1 << a->log2) * t->slot_size;
-    a->base = dsm_area_address(t->area, ptr);
-    if (a->base == NULL || dsm_area_address(t->area, ptr + len - 1) != a->base + len - 1) {
-        a->base = NULL;
+    a->base = span_address(t->area, ptr, len);
+    if (a->base == NULL) {
         return dsm__error(DSM_ECORRUPT, "hash table partition %u has an array outside the area",
                           (unsigned)(p - t->parts));
     }
@@ -459,8 +432,14 @@ static int resize(dsm_hash *t, struct part *p, const struct arr *old, unsigned l
     int rc;
 
     if (log2) {
-        rc = dsm_area_allocate(t->area, ((size_t)1 << log2) * t->slot_size,
-                               DSM_AREA_ALLOC_ZERO | DSM_AREA_ALLOC_HUGE, &np);
+        size_t len = ((size_t)1 << log2) * t->slot_size;
+
+        /* HUGE only when needed: the area sends every HUGE request down its
+         * slow path (tens of microseconds for a small block). */
+        rc = dsm_area_allocate(t->area, len,
+                               DSM_AREA_ALLOC_ZERO |
+                                   (len > DSM_AREA_MAX_ALLOC ? DSM_AREA_ALLOC_HUGE : 0),
+                               &np);
         if (rc < 0)
             return rc;
         na.base = dsm_area_address(t->area, np);
@@ -718,7 +697,7 @@ int dsm_hash_lookup(dsm_hash *table, const void *key, void *copy)
     for (int tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
         uint32_t s1 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
         uint64_t w, mask, i;
-        char *base, *end;
+        char *base;
         int found = 0;
 
         if (__builtin_expect(__atomic_load_n(&table->hdr->inconsistent, __ATOMIC_RELAXED), 0))
@@ -736,9 +715,8 @@ int dsm_hash_lookup(dsm_hash *table, const void *key, void *copy)
                 break; /* the lock path reports it */
             mask = ((uint64_t)1 << l2) - 1;
             len = (size_t)(mask + 1) * table->slot_size;
-            base = dsm_area_address(table->area, SLOTS_PTR(w));
-            end = dsm_area_address(table->area, SLOTS_PTR(w) + len - 1);
-            if (base == NULL || end != base + len - 1)
+            base = span_address(table->area, SLOTS_PTR(w), len);
+            if (base == NULL)
                 break;
             i = h & mask;
             for (uint64_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
@@ -748,7 +726,10 @@ int dsm_hash_lookup(dsm_hash *table, const void *key, void *copy)
                 if (sh == 0)
                     break;
                 if (sh == h && dsm__hash_key_eq(table, s + 8, key)) {
-                    memcpy(copy, s + 8, table->entry_size);
+                    if (table->entry_size == 16)
+                        memcpy(copy, s + 8, 16); /* a constant size: two loads */
+                    else
+                        memcpy(copy, s + 8, table->entry_size);
                     found = 1;
                     break;
                 }

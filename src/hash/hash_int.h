@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <dynshm/area.h>
 #include <dynshm/hash.h>
@@ -34,7 +35,7 @@
 #define HASH_MAGIC UINT64_C(0x48534148444d5344) /* "DSMDHASH" */
 #define HASH_DEAD UINT64_C(0x44414544444d5344)  /* "DSMDDEAD": destroyed */
 #define HASH_VERSION 1u
-#define MIN_LOG2 3u  /* 8 slots */
+#define MIN_LOG2 4u /* 16 slots */
 #define MAX_LOG2 40u /* 2^40 slots: beyond any area */
 #define SLOTS_PTR(w) ((w) & ((UINT64_C(1) << 58) - 1))
 #define SLOTS_LOG2(w) ((unsigned)((w) >> 58))
@@ -98,10 +99,69 @@ uint64_t dsm__hash_header_check(const struct hash_hdr *h);
 int dsm__hash_lock(dsm_hash *t, struct part *p, bool write);
 void dsm__hash_unlock(struct part *p);
 int dsm__hash_array(dsm_hash *t, const struct part *p, struct arr *a);
-uint64_t dsm__hash_key_hash(dsm_hash *t, const void *key);
-bool dsm__hash_key_eq(dsm_hash *t, const void *stored, const void *key);
 void dsm__hash_remove_at(dsm_hash *t, struct part *p, struct arr *a, uint64_t i);
 int dsm__hash_maybe_shrink(dsm_hash *t, struct part *p);
+
+/* The finaliser of MurmurHash3: every input bit reaches every output bit. */
+static inline uint64_t hash_mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x *= UINT64_C(0xc4ceb9fe1a85ec53);
+    x ^= x >> 33;
+    return x;
+}
+
+#define HASH_SEED UINT64_C(0x9e3779b97f4a7c15)
+
+/* A key's hash as stored (never 0). */
+static inline uint64_t dsm__hash_key_hash(dsm_hash *t, const void *key)
+{
+    uint64_t h;
+
+    if (t->fast8) {
+        uint64_t w;
+
+        /* dsm_hash_bytes() for 8 bytes, inlined: both must agree. */
+        memcpy(&w, key, 8);
+        h = hash_mix(w ^ HASH_SEED);
+    } else
+        h = t->hash(key, t->key_size, t->arg);
+    return h ? h : 1;
+}
+
+static inline bool dsm__hash_key_eq(dsm_hash *t, const void *stored, const void *key)
+{
+    if (t->fast8) {
+        uint64_t a, b;
+
+        memcpy(&a, stored, 8);
+        memcpy(&b, key, 8);
+        return a == b;
+    }
+    return t->compare(stored, key, t->key_size, t->arg) == 0;
+}
+
+/*
+ * The address of len bytes at p in this process, or NULL if they are not
+ * all inside one mapped segment of the area: dsm_area_address() and the
+ * check of the end in one step when the segment is mapped.
+ */
+static inline char *span_address(dsm_area *area, dsm_pointer p, uint64_t len)
+{
+    const struct dsm__area_view *v = (const struct dsm__area_view *)(const void *)area;
+    uint32_t s = DSM_POINTER_SEGMENT(p) & (DSM_AREA_MAX_SEGMENTS - 1);
+    uint64_t o = DSM_POINTER_OFFSET(p), lim = v->limit[s];
+    char *b = v->base[s], *a, *e;
+
+    if (__builtin_expect(b != NULL && o - 1 < lim - 1 && len <= lim - o, 1))
+        return b + o;
+    if (len == 0 || (a = dsm_area_get_address(area, p)) == NULL)
+        return NULL;
+    e = dsm_area_get_address(area, p + len - 1);
+    return e == a + len - 1 ? a : NULL;
+}
 
 static inline char *slot_at(const dsm_hash *t, const struct arr *a, uint64_t i)
 {
