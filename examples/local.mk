@@ -22,8 +22,15 @@ check_PROGRAMS += examples/area_tree
 examples_area_tree_SOURCES = examples/area_tree.c
 examples_area_tree_LDADD = libdynshm.la
 
+# Issue 15: a word count built by several workers at once in a shared hash
+# table (the guide's "Shared hash tables").
+check_PROGRAMS += examples/hash_wordcount
+examples_hash_wordcount_SOURCES = examples/hash_wordcount.c
+examples_hash_wordcount_LDADD = libdynshm.la
+
 # `make examples` builds them alone (the demo command runs raw_roundtrip).
 EXAMPLE_BINARIES = examples/raw_roundtrip$(EXEEXT) examples/fork_server$(EXEEXT) \
-	examples/exec_worker_demo$(EXEEXT) examples/area_tree$(EXEEXT)
+	examples/exec_worker_demo$(EXEEXT) examples/area_tree$(EXEEXT) \
+	examples/hash_wordcount$(EXEEXT)
 examples: $(EXAMPLE_BINARIES)
 .PHONY: examples
