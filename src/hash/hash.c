@@ -526,7 +526,7 @@ int dsm_hash_find(dsm_hash *table, const void *key, int flags, void **entry)
 {
     struct part *p;
     struct arr a;
-    uint64_t h, pos;
+    uint64_t h, pos = 0;
     int rc;
 
     if (table == NULL || entry == NULL)
@@ -592,7 +592,7 @@ int dsm_hash_find_or_insert(dsm_hash *table, const void *key, void **entry)
     s = slot_at(table, &a, pos);
     memset(s + 8, 0, table->slot_size - 8);
     if (table->key_kind == DSM_HASH_KEY_STRING)
-        memcpy(s + 8, key, strlen(key));
+        memcpy(s + 8, key, strlen(key) + 1); /* fits: check_key() */
     else
         memcpy(s + 8, key, table->key_size);
     HASH_STEP();
@@ -606,40 +606,42 @@ fail:
     return rc;
 }
 
-/* The partition of an entry we handed out, checked. */
-static int entry_part(dsm_hash *t, void *entry, struct part **pp)
+/* The partition of an entry we handed out, or NULL (and an error set). */
+static struct part *entry_part(dsm_hash *t, void *entry)
 {
     uint64_t h;
 
-    if (t == NULL || entry == NULL)
-        return dsm__error(-EINVAL, "invalid hash table entry");
+    if (t == NULL || entry == NULL) {
+        dsm__error(-EINVAL, "invalid hash table entry");
+        return NULL;
+    }
     h = slot_hash((const char *)entry - 8);
-    if (h == 0)
-        return dsm__error(-EINVAL, "hash table entry is not in use");
-    *pp = part_of(t, h);
-    return 0;
+    if (h == 0) {
+        dsm__error(-EINVAL, "hash table entry is not in use");
+        return NULL;
+    }
+    return part_of(t, h);
 }
 
 int dsm_hash_release(dsm_hash *table, void *entry)
 {
-    struct part *p = NULL;
-    int rc = entry_part(table, entry, &p);
+    struct part *p = entry_part(table, entry);
 
-    if (rc < 0)
-        return rc;
+    if (p == NULL)
+        return -EINVAL;
     dsm__hash_unlock(p);
     return 0;
 }
 
 int dsm_hash_delete_entry(dsm_hash *table, void *entry)
 {
-    struct part *p = NULL;
+    struct part *p = entry_part(table, entry);
     struct arr a;
     uint64_t i;
-    int rc = entry_part(table, entry, &p);
+    int rc;
 
-    if (rc < 0)
-        return rc;
+    if (p == NULL)
+        return -EINVAL;
     if ((p->seq & 1) == 0) {
         /* Found in shared mode: the lock is ours, make the update visible. */
         __atomic_store_n(&p->seq, p->seq + 1, __ATOMIC_RELAXED);
