@@ -25,8 +25,9 @@
  * Caveat: an array a resize frees may be reused or, if the area trims its
  * segment, unmapped while a stalled reader still reads it; reads of reused
  * memory fail the version check, but reads of an unmapped segment would
- * fault.  We keep the previous array of each partition until its next
- * resize to make that window two resizes long rather than one.
+ * fault.  We keep the previous array of each partition for 64 more
+ * inserts or deletes in it (or until its next resize), which makes that
+ * window far longer than any reader's pass over a partition.
  *
  * A dead holder: the partition lock is a dsm_lock taken inside a dsm__
  * critical section, so a death while holding it escalates the crash action
@@ -472,12 +473,28 @@ static int resize(dsm_hash *t, struct part *p, const struct arr *old, unsigned l
     if (p->spare[0])
         dsm_area_free(t->area, SLOTS_PTR(p->spare[0]));
     p->spare[0] = op;
+    p->spare[1] = p->seq;
     if (log2 == 0 && op) {
         /* Empty: give everything back now (no reader can find anything in it). */
         dsm_area_free(t->area, SLOTS_PTR(op));
         p->spare[0] = 0;
     }
     return 0;
+}
+
+/*
+ * Free the retired array once RETIRE_AFTER more write-locked operations
+ * have gone through the partition: a reader still inside it by then has
+ * been descheduled for that long, and its version check fails anyway.
+ */
+#define RETIRE_AFTER 64u
+
+static void retire_old(dsm_hash *t, struct part *p)
+{
+    if (p->spare[0] && (uint32_t)(p->seq - (uint32_t)p->spare[1]) > 2 * RETIRE_AFTER) {
+        dsm_area_free(t->area, SLOTS_PTR(p->spare[0]));
+        p->spare[0] = 0;
+    }
 }
 
 int dsm__hash_maybe_shrink(dsm_hash *t, struct part *p)
@@ -599,6 +616,7 @@ int dsm_hash_find_or_insert(dsm_hash *table, const void *key, void **entry)
     *(uint64_t *)(void *)s = h;
     HASH_STEP();
     p->count++;
+    retire_old(table, p);
     *entry = s + 8;
     return 0;
 fail:
@@ -655,6 +673,7 @@ int dsm_hash_delete_entry(dsm_hash *table, void *entry)
         else {
             dsm__hash_remove_at(table, p, &a, i);
             rc = dsm__hash_maybe_shrink(table, p);
+            retire_old(table, p);
         }
     }
     dsm__hash_unlock(p);

@@ -63,7 +63,7 @@ struct part {
     uint32_t pad;
     uint64_t slots; /* SLOTS_WORD(array, log2 capacity), 0 if none */
     uint64_t count;
-    uint64_t spare[2]; /* [0]: the retired array, as a slots word (0: none) */
+    uint64_t spare[2]; /* [0]: the retired array, as a slots word (0: none); [1]: seq then */
 };
 
 struct dsm_hash {
