@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -372,6 +373,64 @@ START_TEST(test_hash_processes)
     ck_assert_int_eq(dsm_hash_validate(t), 0);
     ck_assert_int_eq(dsm_hash_stats_get(t, &st), 0);
     ck_assert_uint_eq(st.entries, 1000 + 3 * 20000);
+    ck_assert_int_eq(dsm_hash_destroy(t), 0);
+    ck_assert_uint_eq(area_in_use(a), 0);
+    ck_assert_int_eq(dsm_area_detach(a), 0);
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+}
+END_TEST
+
+/* Four threads of one process sharing one view: disjoint writes, shared reads. */
+struct thread_arg {
+    dsm_hash *t;
+    uint64_t base;
+    int failed;
+};
+
+static void *thread_churns(void *arg)
+{
+    struct thread_arg *ta = arg;
+    struct kv c;
+
+    for (uint64_t k = ta->base; k < ta->base + 20000; k++) {
+        uint64_t probe = k % 500;
+
+        if (put(ta->t, k) != 0 || dsm_hash_lookup(ta->t, &probe, &c) != 1 ||
+            c.value != value_of(probe))
+            ta->failed = 1;
+    }
+    for (uint64_t k = ta->base; k < ta->base + 20000; k += 2)
+        if (dsm_hash_delete_key(ta->t, &k) != 1)
+            ta->failed = 1;
+    return NULL;
+}
+
+START_TEST(test_hash_threads)
+{
+    struct thread_arg ta[4];
+    pthread_t th[4];
+    dsm_hash_stats st;
+    dsm_hash *t;
+    dsm_area *a;
+    struct sv v;
+
+    if (!sv_start(&v, DSM_IMPL_POSIX, NULL))
+        return;
+    ck_assert_int_eq(dsm_area_create(NULL, &a), 0);
+    ck_assert_int_eq(dsm_hash_create(a, &kv_params, &t), 0);
+    for (uint64_t k = 0; k < 500; k++)
+        ck_assert_int_eq(put(t, k), 0);
+    for (int i = 0; i < 4; i++) {
+        ta[i] = (struct thread_arg){t, 1000000 * (uint64_t)(i + 1), 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, thread_churns, &ta[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        ck_assert_int_eq(ta[i].failed, 0);
+    }
+    ck_assert_int_eq(dsm_hash_validate(t), 0);
+    ck_assert_int_eq(dsm_hash_stats_get(t, &st), 0);
+    ck_assert_uint_eq(st.entries, 500 + 4 * 10000);
     ck_assert_int_eq(dsm_hash_destroy(t), 0);
     ck_assert_uint_eq(area_in_use(a), 0);
     ck_assert_int_eq(dsm_area_detach(a), 0);
@@ -822,6 +881,7 @@ Suite *suite_hash(void)
     tcase_add_test(tc, test_hash_strings);
     tcase_add_test(tc, test_hash_params);
     tcase_add_test(tc, test_hash_processes);
+    tcase_add_test(tc, test_hash_threads);
     tcase_add_test(tc, test_hash_scan);
     suite_add_tcase(s, tc);
 
