@@ -360,30 +360,16 @@ void dsm__hash_unlock(struct part *p)
     dsm__critical_leave();
 }
 
-/* The partition's array, validated; base NULL if it has none. */
-int dsm__hash_array(dsm_hash *t, const struct part *p, struct arr *a)
+/* dsm__hash_array() found the array word bad: say why. */
+int dsm__hash_array_bad(dsm_hash *t, const struct part *p, uint64_t w)
 {
-    uint64_t w = __atomic_load_n(&p->slots, __ATOMIC_RELAXED);
-    uint64_t len;
-    dsm_pointer ptr = SLOTS_PTR(w);
+    unsigned l2 = SLOTS_LOG2(w);
 
-    a->base = NULL;
-    a->mask = 0;
-    a->log2 = 0;
-    if (w == 0)
-        return 0;
-    a->log2 = SLOTS_LOG2(w);
-    if (a->log2 < MIN_LOG2 || a->log2 > MAX_LOG2 || ptr == 0)
+    if (l2 < MIN_LOG2 || l2 > MAX_LOG2 || SLOTS_PTR(w) == 0)
         return dsm__error(DSM_ECORRUPT, "hash table partition %u has a bad array",
                           (unsigned)(p - t->parts));
-    len = ((uint64_t)1 << a->log2) * t->slot_size;
-    a->base = span_address(t->area, ptr, len);
-    if (a->base == NULL) {
-        return dsm__error(DSM_ECORRUPT, "hash table partition %u has an array outside the area",
-                          (unsigned)(p - t->parts));
-    }
-    a->mask = ((uint64_t)1 << a->log2) - 1;
-    return 0;
+    return dsm__error(DSM_ECORRUPT, "hash table partition %u has an array outside the area",
+                      (unsigned)(p - t->parts));
 }
 
 static inline struct part *part_of(dsm_hash *t, uint64_t h)
@@ -682,13 +668,32 @@ int dsm_hash_delete_entry(dsm_hash *table, void *entry)
 
 int dsm_hash_delete_key(dsm_hash *table, const void *key)
 {
-    void *e;
-    int rc = dsm_hash_find(table, key, DSM_HASH_EXCLUSIVE, &e);
+    struct part *p;
+    struct arr a;
+    uint64_t h, pos = 0;
+    int rc;
 
-    if (rc != 1)
+    if (table == NULL)
+        return dsm__error(-EINVAL, "invalid argument to dsm_hash_delete_key");
+    if ((rc = check_key(table, key)) < 0)
         return rc;
-    rc = dsm_hash_delete_entry(table, e);
-    return rc < 0 ? rc : 1;
+    h = dsm__hash_key_hash(table, key);
+    p = part_of(table, h);
+    if ((rc = dsm__hash_lock(table, p, true)) < 0)
+        return rc;
+    rc = dsm__hash_array(table, p, &a);
+    if (rc == 0 && a.base != NULL)
+        rc = probe(table, &a, h, key, &pos);
+    if (rc == 1) {
+        int r;
+
+        dsm__hash_remove_at(table, p, &a, pos);
+        if ((r = dsm__hash_maybe_shrink(table, p)) < 0)
+            rc = r;
+        retire_old(table, p);
+    }
+    dsm__hash_unlock(p);
+    return rc;
 }
 
 /* ---- the lock-free lookup ------------------------------------------------------- */

@@ -98,7 +98,7 @@ extern void (*dsm__hash_step_hook)(void);
 uint64_t dsm__hash_header_check(const struct hash_hdr *h);
 int dsm__hash_lock(dsm_hash *t, struct part *p, bool write);
 void dsm__hash_unlock(struct part *p);
-int dsm__hash_array(dsm_hash *t, const struct part *p, struct arr *a);
+int dsm__hash_array_bad(dsm_hash *t, const struct part *p, uint64_t w);
 void dsm__hash_remove_at(dsm_hash *t, struct part *p, struct arr *a, uint64_t i);
 int dsm__hash_maybe_shrink(dsm_hash *t, struct part *p);
 
@@ -161,6 +161,27 @@ static inline char *span_address(dsm_area *area, dsm_pointer p, uint64_t len)
         return NULL;
     e = dsm_area_get_address(area, p + len - 1);
     return e == a + len - 1 ? a : NULL;
+}
+
+/* The partition's array, validated; base NULL if it has none. */
+static inline int dsm__hash_array(dsm_hash *t, const struct part *p, struct arr *a)
+{
+    uint64_t w = __atomic_load_n(&p->slots, __ATOMIC_RELAXED);
+    unsigned l2 = SLOTS_LOG2(w);
+
+    a->base = NULL;
+    a->mask = 0;
+    a->log2 = 0;
+    if (w == 0)
+        return 0;
+    if (__builtin_expect(l2 < MIN_LOG2 || l2 > MAX_LOG2, 0))
+        return dsm__hash_array_bad(t, p, w);
+    a->base = span_address(t->area, SLOTS_PTR(w), ((uint64_t)1 << l2) * t->slot_size);
+    if (__builtin_expect(a->base == NULL, 0))
+        return dsm__hash_array_bad(t, p, w);
+    a->log2 = l2;
+    a->mask = ((uint64_t)1 << l2) - 1;
+    return 0;
 }
 
 static inline char *slot_at(const dsm_hash *t, const struct arr *a, uint64_t i)
