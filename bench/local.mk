@@ -57,3 +57,14 @@ bench-huge: bench/dsm_bench_huge$(EXEEXT)
 	./bench/dsm_bench_huge$(EXEEXT)
 bench_dsm_bench_huge_SOURCES = bench/huge.c
 bench_dsm_bench_huge_LDADD = libdynshm.la
+
+# Issue 15: the shared hash table against a local open-addressing table in the
+# same run (BENCH_FLAGS=--big adds 10 million keys).
+EXTRA_PROGRAMS += bench/hash_bench
+CLEANFILES += bench/hash_bench$(EXEEXT)
+bench_hash_bench_SOURCES = bench/hash_bench.c
+bench_hash_bench_LDADD = libdynshm.la
+bench: bench-hash
+.PHONY: bench-hash
+bench-hash: bench/hash_bench$(EXEEXT)
+	./bench/hash_bench$(EXEEXT) $(BENCH_FLAGS)

@@ -164,3 +164,25 @@ MAN3_PAGES += \
 	doc/man3/dsm_toc_insert.3 \
 	doc/man3/dsm_toc_lookup.3 \
 	doc/man3/dsm_toc_release.3
+
+# Issue 15: the concurrent hash table in an area.
+MAN3_PAGES += \
+	doc/man3/dsm_hash_attach.3 \
+	doc/man3/dsm_hash_bytes.3 \
+	doc/man3/dsm_hash_create.3 \
+	doc/man3/dsm_hash_delete_entry.3 \
+	doc/man3/dsm_hash_delete_key.3 \
+	doc/man3/dsm_hash_destroy.3 \
+	doc/man3/dsm_hash_detach.3 \
+	doc/man3/dsm_hash_find.3 \
+	doc/man3/dsm_hash_find_or_insert.3 \
+	doc/man3/dsm_hash_get_handle.3 \
+	doc/man3/dsm_hash_lookup.3 \
+	doc/man3/dsm_hash_release.3 \
+	doc/man3/dsm_hash_scan_begin.3 \
+	doc/man3/dsm_hash_scan_delete_current.3 \
+	doc/man3/dsm_hash_scan_end.3 \
+	doc/man3/dsm_hash_scan_next.3 \
+	doc/man3/dsm_hash_stats_get.3 \
+	doc/man3/dsm_hash_string.3 \
+	doc/man3/dsm_hash_validate.3

@@ -27,10 +27,15 @@ examples_area_tree_LDADD = libdynshm.la
 check_PROGRAMS += examples/mq_workers
 examples_mq_workers_SOURCES = examples/mq_workers.c
 examples_mq_workers_LDADD = libdynshm.la
+# Issue 15: a word count built by several workers at once in a shared hash
+# table (the guide's "Shared hash tables").
+check_PROGRAMS += examples/hash_wordcount
+examples_hash_wordcount_SOURCES = examples/hash_wordcount.c
+examples_hash_wordcount_LDADD = libdynshm.la
 
 # `make examples` builds them alone (the demo command runs raw_roundtrip).
 EXAMPLE_BINARIES = examples/raw_roundtrip$(EXEEXT) examples/fork_server$(EXEEXT) \
 	examples/exec_worker_demo$(EXEEXT) examples/area_tree$(EXEEXT) \
-	examples/mq_workers$(EXEEXT)
+	examples/mq_workers$(EXEEXT) examples/hash_wordcount$(EXEEXT)
 examples: $(EXAMPLE_BINARIES)
 .PHONY: examples

@@ -101,6 +101,7 @@ case " $available " in
 *) echo "skip - mmap: not available in this build" ;;
 esac
 run area-tree 'killed worker handled by (reclaim|a reset)' area_tree
+run hash-wordcount 'every count right; table destroyed, area empty' hash_wordcount
 run fork-none 'DSM_EDISABLED, as expected' fork_server -c dynamic_shared_memory_type=none
 run mq-workers 'worker 2: gone \(-EPIPE\) after' mq_workers
 

@@ -178,3 +178,8 @@ test_fuzz_fuzz_area_SOURCES = test/fuzz/fuzz_area.c
 test_fuzz_fuzz_area_CPPFLAGS = $(FUZZ_TARGET_CPPFLAGS)
 test_fuzz_fuzz_area_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 test_fuzz_fuzz_area_LDADD = libdynshm_core.la
+
+# ---- issue 15: the concurrent hash table in an area ------------------------------
+if HAVE_CHECK
+test_check_dynshm_SOURCES += test/check_hash.c
+endif

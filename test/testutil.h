@@ -26,6 +26,7 @@ Suite *suite_toc(void);
 Suite *suite_mq(void);
 Suite *suite_memfd(void);
 Suite *suite_hugepages(void);
+Suite *suite_hash(void);
 
 /*
  * Every data directory a test makes lives under one root per run, so the

@@ -15,5 +15,6 @@
 #include <dynshm/lock.h>
 #include <dynshm/toc.h>
 #include <dynshm/mq.h>
+#include <dynshm/hash.h>
 
 #endif /* DYNSHM_DYNSHM_H */
