@@ -151,6 +151,17 @@ static socklen_t keeper_addr(struct sockaddr_un *a)
 }
 
 /* Serve one connection: a request, maybe with a descriptor, and a reply. */
+/*
+ * Serve one connection: a request, maybe with a descriptor, and a reply.
+ *
+ * A received descriptor enters this process's table at recvmsg(), so the
+ * message is only read with dsm__p.mu held, and the descriptor is held or
+ * closed before mu is released: fork() takes mu first (lifecycle.c), so no
+ * worker forked meanwhile inherits a descriptor that nobody would close in
+ * it (its copy of the holds is closed by dsm__keeper_after_fork; an
+ * untracked one would keep a destroyed segment alive for the worker's
+ * life).  The wait for the message happens before, without the lock.
+ */
 static void serve(int c)
 {
     char cbuf[CMSG_SPACE(sizeof(int))];
@@ -158,6 +169,8 @@ static void serve(int c)
     struct iovec iov = {&m, sizeof(m)};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
                         .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    struct dsm__procid pinner;
     struct ucred cred;
     socklen_t clen = sizeof(cred);
     struct cmsghdr *cm;
@@ -167,24 +180,26 @@ static void serve(int c)
 
     if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0 || cred.uid != geteuid())
         return; /* not our user: no answer at all */
-    n = recvmsg(c, &mh, MSG_CMSG_CLOEXEC);
+    if (poll(&p, 1, KEEPER_TIMEOUT_SEC * 1000) != 1)
+        return; /* nothing came: the worker gave up or died */
+    pinner.pid = cred.pid;
+    pinner.reserved = 0;
+    pinner.start_time = dsm__proc_start_time(cred.pid);
+    pthread_mutex_lock(&dsm__p.mu);
+    n = recvmsg(c, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     for (cm = CMSG_FIRSTHDR(&mh); n > 0 && cm; cm = CMSG_NXTHDR(&mh, cm))
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
             cm->cmsg_len == CMSG_LEN(sizeof(int)))
             memcpy(&fd, CMSG_DATA(cm), sizeof(int));
     if (n == (ssize_t)sizeof(m) && !(mh.msg_flags & MSG_CTRUNC)) {
-        struct dsm__procid pinner = {.pid = cred.pid,
-                                     .start_time = dsm__proc_start_time(cred.pid)};
-
-        pthread_mutex_lock(&dsm__p.mu); /* fork takes mu: no fork sees a half-made hold */
         if (m.op == KEEPER_PIN && fd >= 0 && (rc = hold_locked(m.handle, fd, &pinner)) == 1)
             fd = -1; /* held now */
         else if (m.op == KEEPER_UNPIN)
             rc = unhold_locked(m.handle);
-        pthread_mutex_unlock(&dsm__p.mu);
     }
     if (fd >= 0)
         close(fd);
+    pthread_mutex_unlock(&dsm__p.mu);
     (void)!send(c, &rc, sizeof(rc), MSG_NOSIGNAL);
 }
 
@@ -363,17 +378,17 @@ int dsm__keeper_pin(const dsm_segment *seg)
                               (unsigned long long)seg->handle, dsm_errmsg());
         return rc;
     }
-    /* The supervisor keeps a descriptor of its own. */
-    fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0)
-        return dsm__error(-errno, "could not keep pinned segment %016llx: %m",
-                          (unsigned long long)seg->handle);
+    /* The supervisor keeps a descriptor of its own, made under mu (see serve()). */
     dsm__procid_self(&me);
     pthread_mutex_lock(&dsm__p.mu);
-    rc = hold_locked(seg->handle, fd, &me);
-    pthread_mutex_unlock(&dsm__p.mu);
-    if (rc <= 0)
+    fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = dsm__error(-errno, "could not keep pinned segment %016llx: %m",
+                        (unsigned long long)seg->handle);
+    } else if ((rc = hold_locked(seg->handle, fd, &me)) <= 0) {
         close(fd);
+    }
+    pthread_mutex_unlock(&dsm__p.mu);
     return rc;
 }
 
