@@ -298,8 +298,13 @@ void dsm__keeper_after_fork(void)
     close_fds();
     free(held.e);
     memset(&held, 0, sizeof(held));
-    if (dsm__p.inst)
+    if (dsm__p.inst) {
+        /* memfd: the inherited control mapping stays; its descriptor copy goes,
+         * with every other descriptor of the instance (dsm_impl_memfd.c). */
+        if (dsm__p.ctl.hdr != NULL)
+            dsm__impl_forget(dsm__p.inst, &dsm__p.ctl.map);
         dsm__impl_after_fork(dsm__p.inst);
+    }
 }
 
 /* One request to the supervisor's keeper; returns its answer or an error. */
