@@ -63,45 +63,67 @@ static struct {
 } keeper = {.lfd = -1, .wake = {-1, -1}};
 
 /*
- * The handles the supervisor holds (under dsm__p.mu).  A hold can outlive
- * its pin when a process dies between the two steps of pin or unpin; such
- * a hold goes once its segment is destroyed (dsm__keeper_prune).
+ * The handles the supervisor holds (under dsm__p.mu), each with the process
+ * whose pin asked for it.  A hold can outlive its pin when that process
+ * dies between the two steps of pin (hold, then the table's pin) or of
+ * unpin; dsm__keeper_prune drops such a hold as soon as its segment is no
+ * longer live, or is live but unpinned while the pinner is dead (a live
+ * pinner may be between its two steps and is left alone).
  */
+struct held_entry {
+    dsm_handle handle;
+    struct dsm__procid pinner;
+};
+
 static struct {
-    dsm_handle *h;
+    struct held_entry *e;
     size_t n, cap;
 } held;
 
-static void held_add(dsm_handle h)
+static struct held_entry *held_find(dsm_handle h)
+{
+    for (size_t i = 0; i < held.n; i++)
+        if (held.e[i].handle == h)
+            return &held.e[i];
+    return NULL;
+}
+
+static void held_add(dsm_handle h, const struct dsm__procid *pinner)
 {
     if (held.n == held.cap) {
         size_t cap = held.cap ? held.cap * 2 : 16;
-        dsm_handle *p = realloc(held.h, cap * sizeof(*p));
+        struct held_entry *p = realloc(held.e, cap * sizeof(*p));
 
         if (p == NULL)
             return; /* only pruning is lost: shut-down still closes every hold */
-        held.h = p;
+        held.e = p;
         held.cap = cap;
     }
-    held.h[held.n++] = h;
+    held.e[held.n++] = (struct held_entry){h, *pinner};
 }
 
 static void held_remove(dsm_handle h)
 {
-    for (size_t i = 0; i < held.n; i++)
-        if (held.h[i] == h) {
-            held.h[i] = held.h[--held.n];
-            return;
-        }
+    struct held_entry *e = held_find(h);
+
+    if (e)
+        *e = held.e[--held.n];
 }
 
-/* Hold fd for handle in this (the supervisor) process; mu held.  1 new, 0 already. */
-static int hold_locked(dsm_handle handle, int fd)
+/*
+ * Hold fd for handle in this (the supervisor) process on behalf of pinner;
+ * mu held.  1 if newly held, 0 if it was held already (the latest pinner is
+ * then the one whose pin completes it), or an error.
+ */
+static int hold_locked(dsm_handle handle, int fd, const struct dsm__procid *pinner)
 {
     int rc = dsm__impl_hold(dsm__p.inst, handle, fd);
+    struct held_entry *e;
 
     if (rc == 0)
-        held_add(handle);
+        held_add(handle, pinner);
+    else if (rc == -EALREADY && (e = held_find(handle)) != NULL)
+        e->pinner = *pinner;
     return rc == 0 ? 1 : rc == -EALREADY ? 0 : rc;
 }
 
@@ -129,6 +151,17 @@ static socklen_t keeper_addr(struct sockaddr_un *a)
 }
 
 /* Serve one connection: a request, maybe with a descriptor, and a reply. */
+/*
+ * Serve one connection: a request, maybe with a descriptor, and a reply.
+ *
+ * A received descriptor enters this process's table at recvmsg(), so the
+ * message is only read with dsm__p.mu held, and the descriptor is held or
+ * closed before mu is released: fork() takes mu first (lifecycle.c), so no
+ * worker forked meanwhile inherits a descriptor that nobody would close in
+ * it (its copy of the holds is closed by dsm__keeper_after_fork; an
+ * untracked one would keep a destroyed segment alive for the worker's
+ * life).  The wait for the message happens before, without the lock.
+ */
 static void serve(int c)
 {
     char cbuf[CMSG_SPACE(sizeof(int))];
@@ -136,6 +169,8 @@ static void serve(int c)
     struct iovec iov = {&m, sizeof(m)};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
                         .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    struct dsm__procid pinner;
     struct ucred cred;
     socklen_t clen = sizeof(cred);
     struct cmsghdr *cm;
@@ -145,21 +180,26 @@ static void serve(int c)
 
     if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0 || cred.uid != geteuid())
         return; /* not our user: no answer at all */
-    n = recvmsg(c, &mh, MSG_CMSG_CLOEXEC);
+    if (poll(&p, 1, KEEPER_TIMEOUT_SEC * 1000) != 1)
+        return; /* nothing came: the worker gave up or died */
+    pinner.pid = cred.pid;
+    pinner.reserved = 0;
+    pinner.start_time = dsm__proc_start_time(cred.pid);
+    pthread_mutex_lock(&dsm__p.mu);
+    n = recvmsg(c, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     for (cm = CMSG_FIRSTHDR(&mh); n > 0 && cm; cm = CMSG_NXTHDR(&mh, cm))
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
             cm->cmsg_len == CMSG_LEN(sizeof(int)))
             memcpy(&fd, CMSG_DATA(cm), sizeof(int));
     if (n == (ssize_t)sizeof(m) && !(mh.msg_flags & MSG_CTRUNC)) {
-        pthread_mutex_lock(&dsm__p.mu); /* fork takes mu: no fork sees a half-made hold */
-        if (m.op == KEEPER_PIN && fd >= 0 && (rc = hold_locked(m.handle, fd)) == 1)
+        if (m.op == KEEPER_PIN && fd >= 0 && (rc = hold_locked(m.handle, fd, &pinner)) == 1)
             fd = -1; /* held now */
         else if (m.op == KEEPER_UNPIN)
             rc = unhold_locked(m.handle);
-        pthread_mutex_unlock(&dsm__p.mu);
     }
     if (fd >= 0)
         close(fd);
+    pthread_mutex_unlock(&dsm__p.mu);
     (void)!send(c, &rc, sizeof(rc), MSG_NOSIGNAL);
 }
 
@@ -248,7 +288,7 @@ void dsm__keeper_stop(void)
     pthread_join(keeper.thread, NULL);
     keeper.running = false;
     close_fds();
-    free(held.h);
+    free(held.e);
     memset(&held, 0, sizeof(held));
 }
 
@@ -256,10 +296,15 @@ void dsm__keeper_after_fork(void)
 {
     keeper.running = false; /* the thread stayed in the parent */
     close_fds();
-    free(held.h);
+    free(held.e);
     memset(&held, 0, sizeof(held));
-    if (dsm__p.inst)
+    if (dsm__p.inst) {
+        /* memfd: the inherited control mapping stays; its descriptor copy goes,
+         * with every other descriptor of the instance (dsm_impl_memfd.c). */
+        if (dsm__p.ctl.hdr != NULL)
+            dsm__impl_forget(dsm__p.inst, &dsm__p.ctl.map);
         dsm__impl_after_fork(dsm__p.inst);
+    }
 }
 
 /* One request to the supervisor's keeper; returns its answer or an error. */
@@ -322,6 +367,7 @@ out:
 
 int dsm__keeper_pin(const dsm_segment *seg)
 {
+    struct dsm__procid me;
     int fd, rc;
 
     if (!needed())
@@ -337,16 +383,17 @@ int dsm__keeper_pin(const dsm_segment *seg)
                               (unsigned long long)seg->handle, dsm_errmsg());
         return rc;
     }
-    /* The supervisor keeps a descriptor of its own. */
-    fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0)
-        return dsm__error(-errno, "could not keep pinned segment %016llx: %m",
-                          (unsigned long long)seg->handle);
+    /* The supervisor keeps a descriptor of its own, made under mu (see serve()). */
+    dsm__procid_self(&me);
     pthread_mutex_lock(&dsm__p.mu);
-    rc = hold_locked(seg->handle, fd);
-    pthread_mutex_unlock(&dsm__p.mu);
-    if (rc <= 0)
+    fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = dsm__error(-errno, "could not keep pinned segment %016llx: %m",
+                        (unsigned long long)seg->handle);
+    } else if ((rc = hold_locked(seg->handle, fd, &me)) <= 0) {
         close(fd);
+    }
+    pthread_mutex_unlock(&dsm__p.mu);
     return rc;
 }
 
@@ -370,24 +417,30 @@ void dsm__keeper_unpin(dsm_handle handle)
 
 void dsm__keeper_prune(void)
 {
-    dsm_handle gone[64];
-    size_t n = 0;
+    struct held_entry gone[64], unpinned[64];
+    size_t n = 0, u = 0;
 
     if (!needed() || !dsm__p.supervisor)
         return;
     pthread_mutex_lock(&dsm__p.mu);
     if (held.n > 0 && dsm__control_lock(&dsm__p.ctl) == 0) {
         for (size_t i = 0; i < held.n && n < DSM_ARRAY_LEN(gone); i++) {
-            uint32_t slot = (uint32_t)held.h[i];
+            uint32_t slot = (uint32_t)held.e[i].handle;
             const struct dsm_control_slot *s =
                 slot < dsm__p.ctl.hdr->nslots ? &dsm__p.ctl.slots[slot] : NULL;
 
-            if (s == NULL || s->handle != held.h[i] || s->state != DSM_SLOT_LIVE)
-                gone[n++] = held.h[i];
+            if (s == NULL || s->handle != held.e[i].handle || s->state != DSM_SLOT_LIVE)
+                gone[n++] = held.e[i];
+            else if (!s->pinned && u < DSM_ARRAY_LEN(unpinned))
+                unpinned[u++] = held.e[i];
         }
         dsm__control_unlock(&dsm__p.ctl);
     }
+    /* /proc is read outside the control lock; mu keeps the keeper thread out meanwhile. */
+    for (size_t i = 0; i < u && n < DSM_ARRAY_LEN(gone); i++)
+        if (!dsm__procid_alive(&unpinned[i].pinner))
+            gone[n++] = unpinned[i];
     for (size_t i = 0; i < n; i++)
-        unhold_locked(gone[i]);
+        unhold_locked(gone[i].handle);
     pthread_mutex_unlock(&dsm__p.mu);
 }

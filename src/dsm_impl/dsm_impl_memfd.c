@@ -52,6 +52,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -533,13 +534,41 @@ static int memfd_unhold(dsm_impl_instance *inst, dsm_handle handle)
     return drop_hold(state(inst), handle);
 }
 
-/* The fork child's copies of the parent's holds: close them, register nothing. */
+/*
+ * In a fork child: close the copies of the parent's holds (registering
+ * nothing: the entries are the parent's), then every other descriptor of
+ * this instance's segments still open.  Those are copies the child cannot
+ * know about: another thread of the parent was between creating or opening
+ * a segment and recording it when fork() ran.  Kept, they would hold the
+ * segment's memory for the child's whole life.  The caller has already
+ * released the descriptors it tracks (dsm__impl_forget).
+ */
 static void memfd_after_fork(dsm_impl_instance *inst)
 {
     struct memfd_state *st = state(inst);
+    char prefix[sizeof("/memfd:") + DSM_IMPL_OBJECT_NAME_SIZE], path[64], link[128];
+    size_t plen;
+    DIR *d;
+    struct dirent *e;
 
     pthread_mutex_init(&st->mu, NULL); /* the parent's other threads are gone */
     drop_all_holds(st, false);
+    plen = (size_t)snprintf(prefix, sizeof(prefix), "/memfd:" DSM_IMPL_NAME_PREFIX "%s.",
+                            inst->idstr);
+    if ((d = opendir("/proc/self/fd")) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        int fd = atoi(e->d_name);
+        ssize_t n;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d))
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        n = readlink(path, link, sizeof(link) - 1);
+        if (n > 0 && (size_t)n >= plen && memcmp(link, prefix, plen) == 0)
+            dsm__sys.close(fd);
+    }
+    closedir(d);
 }
 
 const struct dsm__impl_ops dsm__impl_memfd_ops = {
