@@ -34,6 +34,17 @@ VALGRIND_SUITES=${VALGRIND_SUITES:-"common dsm_impl inject settings dsm lifecycl
 no_reports() {
     stage=$1
     logdir=$2
+    # LeakSanitizer notes "Running thread N was not suspended" when a forked
+    # child inherits the record of its parent's threads (a supervisor's
+    # keeper thread, a test's worker threads): a warning, not a report.  A
+    # file holding nothing else is dropped; any other line fails the stage.
+    for f in "$logdir"/*; do
+        [ -f "$f" ] || continue
+        if ! grep -v -e '^==[0-9]*==Running thread [0-9]* was not suspended\. False leaks are possible\.$' \
+            -e '^[[:space:]]*$' "$f" >/dev/null; then
+            rm -f "$f"
+        fi
+    done
     set -- "$logdir"/*
     [ -e "$1" ] || return 0
     oot_fail "$stage: sanitizer reports" "$@"

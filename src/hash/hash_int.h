@@ -174,7 +174,8 @@ static inline int dsm__hash_array(dsm_hash *t, const struct part *p, struct arr 
     a->log2 = 0;
     if (w == 0)
         return 0;
-    if (__builtin_expect(l2 < MIN_LOG2 || l2 > MAX_LOG2, 0))
+    /* Arrays are area blocks, 16-byte aligned: a misaligned pointer is a scribble. */
+    if (__builtin_expect(l2 < MIN_LOG2 || l2 > MAX_LOG2 || (SLOTS_PTR(w) & 15) != 0, 0))
         return dsm__hash_array_bad(t, p, w);
     a->base = span_address(t->area, SLOTS_PTR(w), ((uint64_t)1 << l2) * t->slot_size);
     if (__builtin_expect(a->base == NULL, 0))
