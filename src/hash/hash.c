@@ -53,7 +53,7 @@ void (*dsm__hash_step_hook)(void);
 
 /* ---- the built-in functions ------------------------------------------------ */
 
-#define mix hash_mix
+#define mix dsm__mix64
 
 uint64_t dsm_hash_bytes(const void *key, size_t key_size, void *arg)
 {
@@ -64,7 +64,7 @@ uint64_t dsm_hash_bytes(const void *key, size_t key_size, void *arg)
     (void)arg;
     if (key_size == 8) { /* one mix: the fast path of 8-byte keys computes the same */
         memcpy(&w, p, 8);
-        return hash_mix(w ^ HASH_SEED);
+        return dsm__mix64(w ^ HASH_SEED);
     }
     while (key_size >= 8) {
         memcpy(&w, p, 8);
@@ -525,6 +525,28 @@ void dsm__hash_remove_at(dsm_hash *t, struct part *p, struct arr *a, uint64_t i)
 
 /* ---- operations ------------------------------------------------------------------ */
 
+/*
+ * Lock key's partition and look the key up in it: 1 found at *pos, 0 not
+ * there, or a negative error.  *pp is the locked partition, or NULL when the
+ * lock itself failed (then there is nothing to unlock).
+ */
+static int lock_and_probe(dsm_hash *t, const void *key, bool exclusive, struct part **pp,
+                          struct arr *a, uint64_t *h, uint64_t *pos)
+{
+    int rc;
+
+    *h = dsm__hash_key_hash(t, key);
+    *pp = part_of(t, *h);
+    if ((rc = dsm__hash_lock(t, *pp, exclusive)) < 0) {
+        *pp = NULL;
+        return rc;
+    }
+    rc = dsm__hash_array(t, *pp, a);
+    if (rc == 0 && a->base != NULL)
+        rc = probe(t, a, *h, key, pos);
+    return rc;
+}
+
 int dsm_hash_find(dsm_hash *table, const void *key, int flags, void **entry)
 {
     struct part *p;
@@ -536,13 +558,9 @@ int dsm_hash_find(dsm_hash *table, const void *key, int flags, void **entry)
         return dsm__error(-EINVAL, "invalid argument to dsm_hash_find");
     if ((rc = check_key(table, key)) < 0)
         return rc;
-    h = dsm__hash_key_hash(table, key);
-    p = part_of(table, h);
-    if ((rc = dsm__hash_lock(table, p, (flags & DSM_HASH_EXCLUSIVE) != 0)) < 0)
+    rc = lock_and_probe(table, key, (flags & DSM_HASH_EXCLUSIVE) != 0, &p, &a, &h, &pos);
+    if (p == NULL)
         return rc;
-    rc = dsm__hash_array(table, p, &a);
-    if (rc == 0 && a.base != NULL)
-        rc = probe(table, &a, h, key, &pos);
     if (rc == 1) {
         *entry = slot_at(table, &a, pos) + 8;
         return 1;
@@ -563,13 +581,9 @@ int dsm_hash_find_or_insert(dsm_hash *table, const void *key, void **entry)
         return dsm__error(-EINVAL, "invalid argument to dsm_hash_find_or_insert");
     if ((rc = check_key(table, key)) < 0)
         return rc;
-    h = dsm__hash_key_hash(table, key);
-    p = part_of(table, h);
-    if ((rc = dsm__hash_lock(table, p, true)) < 0)
+    rc = lock_and_probe(table, key, true, &p, &a, &h, &pos);
+    if (p == NULL)
         return rc;
-    rc = dsm__hash_array(table, p, &a);
-    if (rc == 0 && a.base != NULL)
-        rc = probe(table, &a, h, key, &pos);
     if (rc == 1) {
         *entry = slot_at(table, &a, pos) + 8;
         return 1;
@@ -677,13 +691,9 @@ int dsm_hash_delete_key(dsm_hash *table, const void *key)
         return dsm__error(-EINVAL, "invalid argument to dsm_hash_delete_key");
     if ((rc = check_key(table, key)) < 0)
         return rc;
-    h = dsm__hash_key_hash(table, key);
-    p = part_of(table, h);
-    if ((rc = dsm__hash_lock(table, p, true)) < 0)
+    rc = lock_and_probe(table, key, true, &p, &a, &h, &pos);
+    if (p == NULL)
         return rc;
-    rc = dsm__hash_array(table, p, &a);
-    if (rc == 0 && a.base != NULL)
-        rc = probe(table, &a, h, key, &pos);
     if (rc == 1) {
         int r;
 

@@ -102,17 +102,6 @@ int dsm__hash_array_bad(dsm_hash *t, const struct part *p, uint64_t w);
 void dsm__hash_remove_at(dsm_hash *t, struct part *p, struct arr *a, uint64_t i);
 int dsm__hash_maybe_shrink(dsm_hash *t, struct part *p);
 
-/* The finaliser of MurmurHash3: every input bit reaches every output bit. */
-static inline uint64_t hash_mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= UINT64_C(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    x *= UINT64_C(0xc4ceb9fe1a85ec53);
-    x ^= x >> 33;
-    return x;
-}
-
 #define HASH_SEED UINT64_C(0x9e3779b97f4a7c15)
 
 /* A key's hash as stored (never 0). */
@@ -125,7 +114,7 @@ static inline uint64_t dsm__hash_key_hash(dsm_hash *t, const void *key)
 
         /* dsm_hash_bytes() for 8 bytes, inlined: both must agree. */
         memcpy(&w, key, 8);
-        h = hash_mix(w ^ HASH_SEED);
+        h = dsm__mix64(w ^ HASH_SEED); /* the project's one 64-bit mixer */
     } else
         h = t->hash(key, t->key_size, t->arg);
     return h ? h : 1;
