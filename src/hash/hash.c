@@ -526,21 +526,21 @@ void dsm__hash_remove_at(dsm_hash *t, struct part *p, struct arr *a, uint64_t i)
 /* ---- operations ------------------------------------------------------------------ */
 
 /*
- * Lock key's partition and look the key up in it: 1 found at *pos, 0 not
- * there, or a negative error.  *pp is the locked partition, or NULL when the
- * lock itself failed (then there is nothing to unlock).
+ * Lock key's partition *pp and look the key up in it: 1 found at *pos, 0 not
+ * there, or a negative error.  *locked says whether the partition is locked
+ * (false only when taking the lock failed: then there is nothing to unlock).
  */
 static int lock_and_probe(dsm_hash *t, const void *key, bool exclusive, struct part **pp,
-                          struct arr *a, uint64_t *h, uint64_t *pos)
+                          bool *locked, struct arr *a, uint64_t *h, uint64_t *pos)
 {
     int rc;
 
     *h = dsm__hash_key_hash(t, key);
     *pp = part_of(t, *h);
-    if ((rc = dsm__hash_lock(t, *pp, exclusive)) < 0) {
-        *pp = NULL;
+    *locked = false;
+    if ((rc = dsm__hash_lock(t, *pp, exclusive)) < 0)
         return rc;
-    }
+    *locked = true;
     rc = dsm__hash_array(t, *pp, a);
     if (rc == 0 && a->base != NULL)
         rc = probe(t, a, *h, key, pos);
@@ -549,6 +549,7 @@ static int lock_and_probe(dsm_hash *t, const void *key, bool exclusive, struct p
 
 int dsm_hash_find(dsm_hash *table, const void *key, int flags, void **entry)
 {
+    bool locked;
     struct part *p;
     struct arr a;
     uint64_t h, pos = 0;
@@ -558,8 +559,9 @@ int dsm_hash_find(dsm_hash *table, const void *key, int flags, void **entry)
         return dsm__error(-EINVAL, "invalid argument to dsm_hash_find");
     if ((rc = check_key(table, key)) < 0)
         return rc;
-    rc = lock_and_probe(table, key, (flags & DSM_HASH_EXCLUSIVE) != 0, &p, &a, &h, &pos);
-    if (p == NULL)
+    rc = lock_and_probe(table, key, (flags & DSM_HASH_EXCLUSIVE) != 0, &p, &locked, &a, &h,
+                        &pos);
+    if (!locked)
         return rc;
     if (rc == 1) {
         *entry = slot_at(table, &a, pos) + 8;
@@ -571,6 +573,7 @@ int dsm_hash_find(dsm_hash *table, const void *key, int flags, void **entry)
 
 int dsm_hash_find_or_insert(dsm_hash *table, const void *key, void **entry)
 {
+    bool locked;
     struct part *p;
     struct arr a;
     uint64_t h, pos = 0;
@@ -581,8 +584,8 @@ int dsm_hash_find_or_insert(dsm_hash *table, const void *key, void **entry)
         return dsm__error(-EINVAL, "invalid argument to dsm_hash_find_or_insert");
     if ((rc = check_key(table, key)) < 0)
         return rc;
-    rc = lock_and_probe(table, key, true, &p, &a, &h, &pos);
-    if (p == NULL)
+    rc = lock_and_probe(table, key, true, &p, &locked, &a, &h, &pos);
+    if (!locked)
         return rc;
     if (rc == 1) {
         *entry = slot_at(table, &a, pos) + 8;
@@ -682,6 +685,7 @@ int dsm_hash_delete_entry(dsm_hash *table, void *entry)
 
 int dsm_hash_delete_key(dsm_hash *table, const void *key)
 {
+    bool locked;
     struct part *p;
     struct arr a;
     uint64_t h, pos = 0;
@@ -691,8 +695,8 @@ int dsm_hash_delete_key(dsm_hash *table, const void *key)
         return dsm__error(-EINVAL, "invalid argument to dsm_hash_delete_key");
     if ((rc = check_key(table, key)) < 0)
         return rc;
-    rc = lock_and_probe(table, key, true, &p, &a, &h, &pos);
-    if (p == NULL)
+    rc = lock_and_probe(table, key, true, &p, &locked, &a, &h, &pos);
+    if (!locked)
         return rc;
     if (rc == 1) {
         int r;
