@@ -9,4 +9,6 @@ libdynshm_core_la_SOURCES += \
 	src/common/procid.h \
 	src/common/procid.c \
 	src/common/futex.h \
-	src/common/futex.c
+	src/common/futex.c \
+	src/common/robust_mutex.h \
+	src/common/robust_mutex.c

@@ -21,7 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/futex.h"
 #include "../common/internal.h"
+#include "../common/robust_mutex.h"
 #include "../dsm_impl/dsm_impl_int.h"
 #include "control.h"
 
@@ -130,22 +132,6 @@ static void init_tables(struct dsm_control *ctl)
     h->ref_free = 0;
 }
 
-static int init_lock(pthread_mutex_t *m)
-{
-    pthread_mutexattr_t a;
-    int rc;
-
-    if ((rc = pthread_mutexattr_init(&a)) != 0)
-        return rc;
-    rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    if (rc == 0)
-        rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    if (rc == 0)
-        rc = pthread_mutex_init(m, &a);
-    pthread_mutexattr_destroy(&a);
-    return rc;
-}
-
 /*
  * The data directory as an absolute path, so a scan of the host can name
  * the instance whatever directory its supervisor was started from.  A path
@@ -196,7 +182,7 @@ int dsm__control_create(dsm_impl_instance *inst, dsm_handle handle, uint32_t nsl
     h->counters.since_usec = h->created_usec;
     dsm__control_bind(ctl, h, size);
     init_tables(ctl);
-    rc = init_lock(&h->lock);
+    rc = dsm__robust_mutex_init(&h->lock);
     if (rc != 0) {
         dsm_impl_detach(inst, &ctl->map);
         dsm_impl_destroy(inst, &ctl->map);
@@ -295,44 +281,6 @@ void dsm__control_detach(dsm_impl_instance *inst, struct dsm_control *ctl)
     ctl->refs = NULL;
 }
 
-/*
- * How long a waiter sleeps before it looks at the lock again.  A process
- * SIGKILLed between releasing the lock word and waking a waiter leaves the
- * waiter asleep on an unlocked mutex (seen here; kernels handle that window
- * only for some unlock paths).  Bounded waits turn such a lost wake-up into
- * a delay of one slice instead of a hang; uncontended locking never waits.
- */
-#define DSM_LOCK_SLICE_NS (20L * 1000 * 1000)
-
-static int64_t now_ns(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
-/* Wait in slices until the lock is had, or until `deadline` (monotonic ns; -1: never). */
-static int lock_sliced(pthread_mutex_t *m, int64_t deadline)
-{
-    for (;;) {
-        struct timespec t;
-        int rc;
-
-        clock_gettime(CLOCK_REALTIME, &t);
-        t.tv_nsec += DSM_LOCK_SLICE_NS;
-        if (t.tv_nsec >= 1000000000L) {
-            t.tv_sec++;
-            t.tv_nsec -= 1000000000L;
-        }
-        rc = pthread_mutex_timedlock(m, &t);
-        if (rc != ETIMEDOUT)
-            return rc;
-        if (deadline >= 0 && now_ns() >= deadline)
-            return ETIMEDOUT;
-    }
-}
-
 void (*dsm__control_step_hook)(void);
 
 /*
@@ -349,11 +297,9 @@ int dsm__control_lock(struct dsm_control *ctl)
 
 int dsm__control_lock_timed(struct dsm_control *ctl, int timeout_ms)
 {
-    int rc = pthread_mutex_trylock(&ctl->hdr->lock);
-
-    if (rc == EBUSY)
-        rc = lock_sliced(&ctl->hdr->lock,
-                         timeout_ms < 0 ? -1 : now_ns() + (int64_t)timeout_ms * 1000000);
+    /* Waits in slices: a holder killed while unlocking can lose a wake-up (robust_mutex.c). */
+    int rc = dsm__robust_mutex_lock(&ctl->hdr->lock, timeout_ms < 0 ? -1
+                                                     : dsm__now_ns() + (int64_t)timeout_ms * 1000000);
     if (rc == ETIMEDOUT)
         return dsm__error(-ETIMEDOUT, "timed out after %d ms waiting for the dynamic shared "
                                       "memory control lock (a process holds it)", timeout_ms);

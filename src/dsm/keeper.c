@@ -33,6 +33,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ static struct {
     int lfd;        /* listening socket */
     int wake[2];    /* a pipe: writing to wake[1] stops the thread */
     pthread_t thread;
+    sem_t started;  /* posted by the thread once it is in its loop */
 } keeper = {.lfd = -1, .wake = {-1, -1}};
 
 /*
@@ -206,6 +208,7 @@ static void serve(int c)
 static void *keeper_main(void *arg)
 {
     (void)arg;
+    sem_post(&keeper.started);
     for (;;) {
         struct pollfd p[2] = {{.fd = keeper.lfd, .events = POLLIN},
                               {.fd = keeper.wake[0], .events = POLLIN}};
@@ -265,12 +268,25 @@ int dsm__keeper_start(void)
     /* The application's signal handlers never run on the keeper thread. */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
+    sem_init(&keeper.started, 0, 0);
     rc = pthread_create(&keeper.thread, NULL, keeper_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
+        sem_destroy(&keeper.started);
         rc = dsm__error(-rc, "could not start the memfd keeper thread: %s", strerror(rc));
         goto fail;
     }
+    /*
+     * Return only once the thread runs its loop.  Its start-up happens in
+     * the C library and, under a sanitizer, in the sanitizer's allocator,
+     * whose locks fork() does not take (GCC 12's libasan has no fork
+     * handlers): a worker forked in that window inherited the lock held and
+     * hung in its leak check at exit.  Waiting closes the window; after it
+     * the thread allocates only under dsm__p.mu, which fork() takes.
+     */
+    while (sem_wait(&keeper.started) != 0 && errno == EINTR)
+        ;
+    sem_destroy(&keeper.started);
     keeper.running = true;
     keeper.pid = getpid();
     return 0;

@@ -39,7 +39,10 @@
  * One process-shared robust mutex guards everything; operations hold it
  * for a few stores and no system call.  A holder that dies with it held is
  * repaired by the next locker (repair(): chains and the free stack are
- * rebuilt from each holder's kind, record and handle).
+ * rebuilt from each holder's kind, record and handle).  Waiters sleep in
+ * slices (src/common/robust_mutex.c): with an unbounded wait, a holder
+ * killed while unlocking hung a waiter for good about once in a few
+ * thousand kills.
  */
 #include "config.h"
 
@@ -54,6 +57,7 @@
 #include <unistd.h>
 
 #include "../common/procid.h"
+#include "../common/robust_mutex.h"
 #include "dsm_impl_int.h"
 #include "memfd_registry.h"
 
@@ -136,7 +140,6 @@ static int ofd_lock(int fd, short type, int wait)
 
 static int init_table(struct dsm__memfd_reg *r)
 {
-    pthread_mutexattr_t a;
     int rc;
 
     memset(r->hdr, 0, sizeof(*r->hdr));
@@ -145,14 +148,7 @@ static int init_table(struct dsm__memfd_reg *r)
     r->hdr->ways = REG_WAYS;
     r->hdr->holders = REG_HOLDERS;
     r->hdr->free_head = REG_NONE;
-    if ((rc = pthread_mutexattr_init(&a)) != 0)
-        return rc;
-    rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    if (rc == 0)
-        rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    if (rc == 0)
-        rc = pthread_mutex_init(&r->hdr->lock, &a);
-    pthread_mutexattr_destroy(&a);
+    rc = dsm__robust_mutex_init(&r->hdr->lock);
     if (rc == 0)
         __atomic_store_n(&r->hdr->magic, REG_MAGIC, __ATOMIC_RELEASE);
     return rc;
@@ -295,7 +291,8 @@ static void repair(struct dsm__memfd_reg *r)
 
 static int reg_lock(struct dsm__memfd_reg *r)
 {
-    int rc = pthread_mutex_lock(&r->hdr->lock);
+    /* Never an unbounded sleep: a holder killed while unlocking can lose our wake-up. */
+    int rc = dsm__robust_mutex_lock(&r->hdr->lock, -1);
 
     if (rc == EOWNERDEAD) {
         repair(r);
