@@ -35,6 +35,7 @@ int main(void)
     srunner_add_suite(sr, suite_memfd());
     srunner_add_suite(sr, suite_hugepages());
     srunner_add_suite(sr, suite_hash());
+    srunner_add_suite(sr, suite_registry());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -182,4 +182,5 @@ test_fuzz_fuzz_area_LDADD = libdynshm_core.la
 # ---- issue 15: the concurrent hash table in an area ------------------------------
 if HAVE_CHECK
 test_check_dynshm_SOURCES += test/check_hash.c
+test_check_dynshm_SOURCES += test/check_registry.c
 endif

@@ -27,6 +27,7 @@ Suite *suite_mq(void);
 Suite *suite_memfd(void);
 Suite *suite_hugepages(void);
 Suite *suite_hash(void);
+Suite *suite_registry(void);
 
 /*
  * Every data directory a test makes lives under one root per run, so the

@@ -16,5 +16,6 @@
 #include <dynshm/toc.h>
 #include <dynshm/mq.h>
 #include <dynshm/hash.h>
+#include <dynshm/registry.h>
 
 #endif /* DYNSHM_DYNSHM_H */

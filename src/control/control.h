@@ -79,7 +79,7 @@
 #include "../common/procid.h"
 
 #define DSM_CONTROL_MAGIC UINT64_C(0x4c5254434d485344) /* "DSHMCTRL" little-endian */
-#define DSM_CONTROL_VERSION 3 /* 3: the data directory and the counters (below) */
+#define DSM_CONTROL_VERSION 4 /* 3: the data directory and the counters; 4: anchors */
 #define DSM_CONTROL_NONE UINT32_MAX /* end of an index chain */
 
 /* Upper bounds that keep every size computation far from overflow (limits.h). */
@@ -175,6 +175,8 @@ struct dsm_control_counters {
     uint64_t reserved[4];
 };
 
+#define DSM_CONTROL_ANCHORS 4
+
 struct dsm_control_header {
     /* Written once at creation and covered by `checksum`. */
     uint64_t magic;
@@ -197,6 +199,13 @@ struct dsm_control_header {
     uint32_t reserved32;
     uint64_t corruptions;      /* bad indexes found (and the table rebuilt) */
     struct dsm_control_counters counters; /* layout 3 */
+    /*
+     * Layout 4: words the layers above dsm publish their instance-wide
+     * roots in (DSM_ANCHOR_* in src/dsm/services.h), changed only by
+     * compare-and-swap.  Zero in a new control segment, so a crash reset,
+     * which recreates it, forgets every root with the segments it named.
+     */
+    uint64_t anchors[DSM_CONTROL_ANCHORS];
     pthread_mutex_t lock;
 } __attribute__((aligned(64)));
 

@@ -566,6 +566,48 @@ void dsm__critical_leave(void)
         atomic_fetch_sub_explicit(w, 1, memory_order_release);
 }
 
+static uint64_t *anchor_word(unsigned which)
+{
+    if (!dsm__p.initialised || dsm__p.forked || dsm__p.disabled || dsm__p.ctl.hdr == NULL ||
+        which >= DSM_CONTROL_ANCHORS)
+        return NULL;
+    return &dsm__p.ctl.hdr->anchors[which];
+}
+
+uint64_t dsm__anchor_load(unsigned which)
+{
+    uint64_t *w = anchor_word(which);
+
+    return w ? __atomic_load_n(w, __ATOMIC_ACQUIRE) : 0;
+}
+
+bool dsm__anchor_cas(unsigned which, uint64_t expected, uint64_t desired)
+{
+    uint64_t *w = anchor_word(which);
+
+    return w && __atomic_compare_exchange_n(w, &expected, desired, false, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE);
+}
+
+int dsm__segment_usage(dsm_handle handle, uint64_t *size, uint32_t *holders)
+{
+    const struct dsm_control_slot *s;
+    uint32_t slot = (uint32_t)handle, refs, pinned;
+
+    if (!dsm__p.initialised || dsm__p.forked || dsm__p.disabled || dsm__p.ctl.hdr == NULL ||
+        slot >= dsm__p.ctl.hdr->nslots)
+        return -ENOENT;
+    s = &dsm__p.ctl.slots[slot];
+    if (__atomic_load_n(&s->handle, __ATOMIC_ACQUIRE) != handle ||
+        __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != DSM_SLOT_LIVE)
+        return -ENOENT;
+    refs = __atomic_load_n(&s->refcnt, __ATOMIC_RELAXED);
+    pinned = __atomic_load_n(&s->pinned, __ATOMIC_RELAXED) ? 1 : 0;
+    *size = __atomic_load_n(&s->size, __ATOMIC_RELAXED);
+    *holders = refs >= pinned ? refs - pinned : 0;
+    return 0;
+}
+
 uint32_t dsm__self_index(void)
 {
     if (!dsm__p.initialised || dsm__p.forked || dsm__p.disabled || dsm__p.ctl.procs == NULL)

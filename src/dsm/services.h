@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <dynshm/common.h>
+
 #include "../common/procid.h"
 
 /*
@@ -54,5 +56,25 @@ uint32_t dsm__self_index(void);
 typedef void (*dsm__reclaim_listener)(const struct dsm__procid *dead);
 #define DSM_MAX_RECLAIM_LISTENERS 4
 void dsm__add_reclaim_listener(dsm__reclaim_listener fn);
+
+/*
+ * Anchors: a layer that keeps one root per instance (the registry's root
+ * segment) publishes its handle in a word of the control segment, where
+ * every process of the instance, forked or exec'd, can find it.  A new
+ * control segment (start-up, crash reset) has every anchor 0.
+ * dsm__anchor_load returns 0 outside an attached process.
+ * dsm__anchor_cas sets it to desired if it still holds expected: true if
+ * it did.
+ */
+enum { DSM_ANCHOR_REGISTRY = 0 };
+
+/*
+ * A snapshot of a live segment's size and the number of processes that map
+ * it (its references less its pin), without taking the control lock:
+ * -ENOENT if handle names no live segment now.  For listings only.
+ */
+int dsm__segment_usage(dsm_handle handle, uint64_t *size, uint32_t *holders);
+uint64_t dsm__anchor_load(unsigned which);
+bool dsm__anchor_cas(unsigned which, uint64_t expected, uint64_t desired);
 
 #endif /* DYNSHM_DSM_SERVICES_H */
