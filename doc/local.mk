@@ -186,3 +186,12 @@ MAN3_PAGES += \
 	doc/man3/dsm_hash_stats_get.3 \
 	doc/man3/dsm_hash_string.3 \
 	doc/man3/dsm_hash_validate.3
+
+# Issue 16: named shared memory (the registry).
+MAN3_PAGES += \
+	doc/man3/dsm_named_area_get.3 \
+	doc/man3/dsm_named_delete.3 \
+	doc/man3/dsm_named_hash_get.3 \
+	doc/man3/dsm_named_list.3 \
+	doc/man3/dsm_named_segment_get.3 \
+	doc/man3/dsm_named_type_name.3

@@ -32,10 +32,16 @@ examples_mq_workers_LDADD = libdynshm.la
 check_PROGRAMS += examples/hash_wordcount
 examples_hash_wordcount_SOURCES = examples/hash_wordcount.c
 examples_hash_wordcount_LDADD = libdynshm.la
+# Issue 16: separate programs find one hash table by its name (the guide's
+# "Named shared memory").
+check_PROGRAMS += examples/named_table
+examples_named_table_SOURCES = examples/named_table.c
+examples_named_table_LDADD = libdynshm.la
 
 # `make examples` builds them alone (the demo command runs raw_roundtrip).
 EXAMPLE_BINARIES = examples/raw_roundtrip$(EXEEXT) examples/fork_server$(EXEEXT) \
 	examples/exec_worker_demo$(EXEEXT) examples/area_tree$(EXEEXT) \
-	examples/mq_workers$(EXEEXT) examples/hash_wordcount$(EXEEXT)
+	examples/mq_workers$(EXEEXT) examples/hash_wordcount$(EXEEXT) \
+	examples/named_table$(EXEEXT)
 examples: $(EXAMPLE_BINARIES)
 .PHONY: examples

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # test/examples.sh - runs the example programs the user guide quotes
-# (examples/fork_server, examples/exec_worker_demo, examples/mq_workers); run by
+# (examples/fork_server, examples/exec_worker_demo, examples/mq_workers and the
+# others it runs below); run by
 # `make check`.
 #
 # Each run gets a fresh data directory.  A run passes when the program exits
@@ -104,6 +105,7 @@ run area-tree 'killed worker handled by (reclaim|a reset)' area_tree
 run hash-wordcount 'every count right; table destroyed, area empty' hash_wordcount
 run fork-none 'DSM_EDISABLED, as expected' fork_server -c dynamic_shared_memory_type=none
 run mq-workers 'worker 2: gone \(-EPIPE\) after' mq_workers
+run named-table 'every program saw one inventory, stocked once' named_table
 
 out=$("$EX/fork_server" -c dsm_max_segments=0 "$T/bad" 2>&1)
 rc=$?
