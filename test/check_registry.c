@@ -532,6 +532,51 @@ START_TEST(test_reset_forgets_names)
 }
 END_TEST
 
+/* dsmctl names, run against this (the test's) instance while it holds names. */
+START_TEST(test_dsmctl_names)
+{
+    const char *ctl = getenv("DSMCTL") ? getenv("DSMCTL") : "./tools/dsmctl/dsmctl";
+    char cmd[1024], out[8192];
+    dsm_segment *seg;
+    dsm_hash *t;
+    size_t n;
+    FILE *f;
+
+    if (access(ctl, X_OK) != 0) {
+        fprintf(stderr, "SKIP: test_dsmctl_names: %s is not built\n", ctl);
+        return;
+    }
+    {
+        struct sv v;
+
+        if (!sv_start(&v, DSM_IMPL_POSIX, NULL))
+            return;
+        ck_assert_int_eq(dsm_named_segment_get("counters", 65536, NULL, NULL, &seg, NULL), 0);
+        ck_assert_int_eq(dsm_named_hash_get("words", &word_params, NULL, NULL, &t, NULL), 0);
+        snprintf(cmd, sizeof(cmd), "%s -D %s names --json 2>&1; echo status=$?", ctl, v.dir);
+        f = popen(cmd, "r");
+        ck_assert_ptr_nonnull(f);
+        n = fread(out, 1, sizeof(out) - 1, f);
+        out[n] = '\0';
+        pclose(f);
+        ck_assert_msg(strstr(out, "\"name\": \"counters\", \"type\": \"segment\", \"ready\": true") &&
+                          strstr(out, "\"name\": \"words\", \"type\": \"hash table\"") &&
+                          strstr(out, "\"size\": 65536, \"holders\": 1") &&
+                          strstr(out, "status=0"),
+                      "dsmctl names printed: %s", out);
+        ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+        ck_assert_int_eq(sv_objects(&v), 0);
+        snprintf(cmd, sizeof(cmd), "%s -D %s names 2>&1; echo status=$?", ctl, v.dir);
+        f = popen(cmd, "r");
+        n = fread(out, 1, sizeof(out) - 1, f);
+        out[n] = '\0';
+        pclose(f);
+        ck_assert_msg(strstr(out, "no supervisor is running") && strstr(out, "status=3"),
+                      "dsmctl names on a stopped instance printed: %s", out);
+    }
+}
+END_TEST
+
 Suite *suite_registry(void)
 {
     Suite *s = suite_create("registry");
@@ -547,6 +592,7 @@ Suite *suite_registry(void)
     tcase_add_loop_test(tc, test_delete_by_name, DSM_IMPL_POSIX, DSM_IMPL_NTYPES);
     tcase_add_loop_test(tc, test_named_hash_and_area, DSM_IMPL_POSIX, DSM_IMPL_NTYPES);
     tcase_add_loop_test(tc, test_reset_forgets_names, DSM_IMPL_POSIX, DSM_IMPL_NTYPES);
+    tcase_add_test(tc, test_dsmctl_names);
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(death, test_initialiser_killed_at_each_step, DSM_IMPL_POSIX,
                         DSM_IMPL_NTYPES);

@@ -19,6 +19,7 @@ tools_dsmctl_dsmctl_SOURCES = \
 	tools/dsmctl/limits.c \
 	tools/dsmctl/watch.c \
 	tools/dsmctl/scan.c \
-	tools/dsmctl/unpin.c
+	tools/dsmctl/unpin.c \
+	tools/dsmctl/names.c
 # The operator's guide to dsmctl (to be folded into the user guide).
 EXTRA_DIST += doc/dsmctl.md

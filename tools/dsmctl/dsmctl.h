@@ -122,6 +122,7 @@ int dsmctl_gc(const struct dsmctl_options *o);
 int dsmctl_procs(const struct dsmctl_options *o);
 int dsmctl_scan(const struct dsmctl_options *o);
 int dsmctl_unpin(const struct dsmctl_options *o);
+int dsmctl_names(const struct dsmctl_options *o);
 int dsmctl_watch(const struct dsmctl_options *o);
 
 #endif /* DSMCTL_H */

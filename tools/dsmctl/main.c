@@ -100,6 +100,7 @@ static void usage(FILE *f)
             "                      references, bytes mapped\n"
             "  dsmctl -D DIR gc [--dry-run]   remove what a dead instance left behind\n"
             "  dsmctl -D DIR unpin HANDLE     drop a leaked pin, through the running instance\n"
+            "  dsmctl -D DIR names            the registry's names (segments, areas, tables)\n"
             "  dsmctl [-D DIR]... scan [--all] every dynshm object on the host: whose it is,\n"
             "                      or an orphan and how to remove it\n"
             "  dsmctl --help | --version\n"
@@ -164,6 +165,7 @@ static const struct command {
     {"procs", dsmctl_procs, F_JSON | F_HUMAN | F_SORT | F_PID, 0},
     {"gc", dsmctl_gc, F_JSON | F_DRY, 0},
     {"unpin", dsmctl_unpin, F_JSON, 1},
+    {"names", dsmctl_names, F_JSON | F_HUMAN, 0},
     {"scan", dsmctl_scan, F_JSON | F_HUMAN | F_ALL, 0},
 };
 
@@ -284,12 +286,12 @@ int main(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return bad_usage("no command given (status, list, procs, gc, unpin or scan)");
+        return bad_usage("no command given (status, list, procs, gc, unpin, names or scan)");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[optind], commands[i].name) == 0)
             cmd = &commands[i];
     if (cmd == NULL)
-        return bad_usage("unknown command \"%s\" (status, list, procs, gc, unpin or scan)",
+        return bad_usage("unknown command \"%s\" (status, list, procs, gc, unpin, names or scan)",
                          argv[optind]);
     if (argc - optind - 1 > cmd->nargs)
         return bad_usage("unexpected argument \"%s\"", argv[optind + 1 + cmd->nargs]);
