@@ -68,3 +68,14 @@ bench: bench-hash
 .PHONY: bench-hash
 bench-hash: bench/hash_bench$(EXEEXT)
 	./bench/hash_bench$(EXEEXT) $(BENCH_FLAGS)
+
+# Issue 16: finding shared memory by name, against a local table of names and
+# the raw shm_open+mmap in the same run.
+EXTRA_PROGRAMS += bench/registry_bench
+CLEANFILES += bench/registry_bench$(EXEEXT)
+bench_registry_bench_SOURCES = bench/registry_bench.c
+bench_registry_bench_LDADD = libdynshm.la
+bench: bench-registry
+.PHONY: bench-registry
+bench-registry: bench/registry_bench$(EXEEXT)
+	./bench/registry_bench$(EXEEXT) $(BENCH_FLAGS)

@@ -120,24 +120,39 @@ static const dsm_hash_params table_params = {
     .partitions = 16,
 };
 
-/* What a process got by name; immutable once published except seen/gone. */
+/*
+ * What a process got by name; immutable once published except seen/gone.
+ * The fields a lookup reads come first, so that with a short name the
+ * whole check is one cache line (records are 64-byte aligned).
+ */
 struct cached {
-    char name[KEY_SIZE];
-    uint64_t hash;
-    dsm_named_type type;
-    uint64_t generation;
-    uint64_t size;
-    uint32_t key_size, entry_size, key_kind, funcs_id;
-    void *object;             /* dsm_segment *, dsm_area * or dsm_hash * */
+    uint64_t hash;            /* local_hash() of the name */
     _Atomic uint64_t seen;    /* the root's delete count it was last checked at */
+    void *object;             /* dsm_segment *, dsm_area * or dsm_hash * */
+    uint64_t size;
+    dsm_named_type type;
     _Atomic bool gone;        /* its entry was deleted */
+    char name[KEY_SIZE];
+    uint64_t generation;
+    uint32_t key_size, entry_size, key_kind, funcs_id;
     struct cached *next_all;  /* every record, for freeing */
+};
+
+/*
+ * A slot keeps the record's hash beside the pointer, so a probe past other
+ * names touches no record.  Written hash first, pointer last (release); a
+ * reader loads the pointer (acquire) before the hash.  A slot's pointer only
+ * ever changes to a record of the same name, so the hash stays right.
+ */
+struct cslot {
+    _Atomic(struct cached *) rec;
+    _Atomic uint64_t hash;
 };
 
 struct ctable {
     size_t mask;
     struct ctable *older; /* kept until the state is dropped: readers may be in it */
-    _Atomic(struct cached *) slot[];
+    struct cslot slot[];
 };
 
 static struct {
@@ -158,11 +173,6 @@ static struct {
 static dsm_area *table_area(dsm_hash *t)
 {
     return t->area;
-}
-
-static uint64_t name_hash(const char *key)
-{
-    return dsm_hash_string(key, KEY_SIZE, NULL);
 }
 
 static uint64_t root_check(const struct reg_root *r)
@@ -272,29 +282,64 @@ static void atfork_child(void)
 
 /* ---- the per-process cache ------------------------------------------------------ */
 
-static struct cached *cache_find(const char *key, uint64_t h)
+/*
+ * The cache's own hash of a name of len bytes: private to the process, so
+ * it need not be the shared table's, only cheap -- one multiply per eight
+ * bytes (names are short), then a fold so the low bits depend on all.
+ */
+static inline uint64_t local_hash(const char *name, size_t len)
+{
+    uint64_t h = len * UINT64_C(0x9e3779b97f4a7c15);
+    size_t i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+
+        memcpy(&w, name + i, 8);
+        h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+    }
+    if (i < len) {
+        uint64_t w = 0;
+
+        memcpy(&w, name + i, len - i);
+        h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+    }
+    return h ^ (h >> 29) ^ (h >> 47);
+}
+
+/* The record of name (len bytes, NUL after them), or NULL; no lock. */
+static struct cached *cache_find_len(const char *name, size_t len, uint64_t h)
 {
     struct ctable *t = atomic_load_explicit(&reg.cache, memory_order_acquire);
 
     if (t == NULL)
         return NULL;
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
-        struct cached *c = atomic_load_explicit(&t->slot[i], memory_order_acquire);
+        struct cached *c = atomic_load_explicit(&t->slot[i].rec, memory_order_acquire);
 
         if (c == NULL)
             return NULL;
-        if (c->hash == h && strcmp(c->name, key) == 0)
+        if (atomic_load_explicit(&t->slot[i].hash, memory_order_relaxed) == h &&
+            memcmp(c->name, name, len + 1) == 0)
             return c;
     }
+}
+
+static struct cached *cache_find(const char *key)
+{
+    size_t len = strlen(key);
+
+    return cache_find_len(key, len, local_hash(key, len));
 }
 
 static void cache_put_in(struct ctable *t, struct cached *c)
 {
     for (size_t i = c->hash & t->mask;; i = (i + 1) & t->mask) {
-        struct cached *o = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+        struct cached *o = atomic_load_explicit(&t->slot[i].rec, memory_order_relaxed);
 
         if (o == NULL || (o->hash == c->hash && strcmp(o->name, c->name) == 0)) {
-            atomic_store_explicit(&t->slot[i], c, memory_order_release);
+            atomic_store_explicit(&t->slot[i].hash, c->hash, memory_order_relaxed);
+            atomic_store_explicit(&t->slot[i].rec, c, memory_order_release);
             return;
         }
     }
@@ -314,7 +359,7 @@ static int cache_add(struct cached *c)
         n->mask = cap - 1;
         n->older = t;
         for (size_t i = 0; t && i <= t->mask; i++) {
-            struct cached *o = atomic_load(&t->slot[i]);
+            struct cached *o = atomic_load(&t->slot[i].rec);
 
             if (o)
                 cache_put_in(n, o);
@@ -322,7 +367,7 @@ static int cache_add(struct cached *c)
         atomic_store_explicit(&reg.cache, n, memory_order_release);
         t = n;
     }
-    if (cache_find(c->name, c->hash) == NULL)
+    if (cache_find(c->name) == NULL)
         reg.ncached++;
     c->next_all = reg.all;
     reg.all = c;
@@ -572,12 +617,14 @@ static int mismatch(const struct want *w, const struct reg_entry *e)
 
 static struct cached *new_record(const struct want *w, const struct reg_entry *e, void *object)
 {
-    struct cached *c = calloc(1, sizeof(*c));
+    size_t bytes = (sizeof(struct cached) + 63) / 64 * 64;
+    struct cached *c = aligned_alloc(64, bytes);
 
     if (c == NULL)
         return NULL;
+    memset(c, 0, bytes);
     memcpy(c->name, w->key, KEY_SIZE);
-    c->hash = name_hash(w->key);
+    c->hash = local_hash(w->key, strlen(w->key));
     c->type = w->type;
     c->generation = e->generation;
     c->size = e->size;
@@ -780,6 +827,22 @@ static int get_locked(const struct want *w, void **out, bool *found)
         uint32_t seq;
         void *p, *object;
 
+        /* Most names exist: find them without a lock (and without writing). */
+        if (dsm_hash_lookup(reg.table, w->key, &copy) == 1 && copy.state == REG_READY &&
+            mismatch(w, &copy) == 0) {
+            rc = attach_object(w, &copy, &object);
+            if (rc == 0) {
+                if ((rc = keep(w, &copy, object, out)) < 0) {
+                    release_object(w->type, object);
+                    return rc;
+                }
+                *found = true;
+                return 0;
+            }
+            if (rc != -ENOENT)
+                return dsm__error_prefix(rc, "could not attach shared memory name: ");
+            /* Gone: the locked path below sees why (a deleter died half-way). */
+        }
         rc = dsm_hash_find_or_insert(reg.table, w->key, &p);
         if (rc < 0)
             return rc;
@@ -860,7 +923,7 @@ static void *cached_object(const struct want *w, int *rc)
     struct reg_root *r = atomic_load_explicit(&reg.root, memory_order_acquire);
     struct cached *c;
 
-    if (r == NULL || (c = cache_find(w->key, name_hash(w->key))) == NULL ||
+    if (r == NULL || (c = cache_find(w->key)) == NULL ||
         atomic_load_explicit(&c->gone, memory_order_relaxed) ||
         atomic_load_explicit(&c->seen, memory_order_relaxed) !=
             __atomic_load_n(&r->deletes, __ATOMIC_ACQUIRE))
@@ -883,7 +946,7 @@ static void *recheck(const struct want *w)
     struct reg_entry e;
     uint64_t deletes;
 
-    if (r == NULL || (c = cache_find(w->key, name_hash(w->key))) == NULL ||
+    if (r == NULL || (c = cache_find(w->key)) == NULL ||
         atomic_load(&c->gone))
         return NULL;
     deletes = __atomic_load_n(&r->deletes, __ATOMIC_ACQUIRE);
@@ -905,12 +968,6 @@ static int get(const struct want *w, void **out, bool *found)
     if (out == NULL)
         return dsm__error(-EINVAL, "no place to return a named %s", dsm_named_type_name(w->type));
     *out = NULL;
-    if ((object = cached_object(w, &rc)) != NULL) {
-        if (found)
-            *found = true;
-        *out = object;
-        return 0;
-    }
     pthread_mutex_lock(&reg.mu);
     if (!reg.atfork_done) {
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
@@ -933,6 +990,41 @@ static int get(const struct want *w, void **out, bool *found)
 
 /* ---- the public functions ------------------------------------------------------------ */
 
+/*
+ * The fast path, before anything is copied or checked twice: a name this
+ * process already has, whose record it may still trust.
+ * false: take the slow path, which also reports every error.
+ */
+static inline bool fast_get(const char *name, dsm_named_type type, size_t size,
+                            const dsm_hash_params *params, void **out, bool *found)
+{
+    struct reg_root *r = atomic_load_explicit(&reg.root, memory_order_acquire);
+    struct cached *c;
+    size_t len;
+
+    if (r == NULL || name == NULL || out == NULL)
+        return false;
+    len = strnlen(name, KEY_SIZE);
+    if (len == 0 || len > DSM_NAMED_MAX_LEN)
+        return false;
+    c = cache_find_len(name, len, local_hash(name, len));
+    if (c == NULL || c->type != type || atomic_load_explicit(&c->gone, memory_order_relaxed) ||
+        atomic_load_explicit(&c->seen, memory_order_relaxed) !=
+            __atomic_load_n(&r->deletes, __ATOMIC_ACQUIRE))
+        return false;
+    if (type == DSM_NAMED_SEGMENT ? c->size != size
+        : type == DSM_NAMED_HASH
+            ? (params == NULL || c->key_size != params->key_size ||
+               c->entry_size != params->entry_size || c->key_kind != (uint32_t)params->key_kind ||
+               c->funcs_id != params->funcs_id)
+            : false)
+        return false;
+    *out = c->object;
+    if (found)
+        *found = true;
+    return true;
+}
+
 int dsm_named_segment_get(const char *name, size_t size, dsm_named_segment_init init,
                           void *arg, dsm_segment **out, bool *found)
 {
@@ -941,6 +1033,8 @@ int dsm_named_segment_get(const char *name, size_t size, dsm_named_segment_init 
                      .init = (void *)init, .arg = arg};
     int rc;
 
+    if (fast_get(name, DSM_NAMED_SEGMENT, size, NULL, (void **)out, found))
+        return 0;
     if ((rc = make_key(name, key)) < 0)
         return rc;
     if (size == 0)
@@ -956,6 +1050,8 @@ int dsm_named_area_get(const char *name, const dsm_area_options *options,
                      .init = (void *)init, .arg = arg};
     int rc;
 
+    if (fast_get(name, DSM_NAMED_AREA, 0, NULL, (void **)out, found))
+        return 0;
     if ((rc = make_key(name, key)) < 0)
         return rc;
     return get(&w, (void **)out, found);
@@ -969,6 +1065,8 @@ int dsm_named_hash_get(const char *name, const dsm_hash_params *params,
                      .init = (void *)init, .arg = arg};
     int rc;
 
+    if (fast_get(name, DSM_NAMED_HASH, 0, params, (void **)out, found))
+        return 0;
     if ((rc = make_key(name, key)) < 0)
         return rc;
     if (params == NULL)
@@ -1008,7 +1106,7 @@ int dsm_named_delete(const char *name)
     REG_STEP(); /* delete: unpinned, entry still there */
     remove_generation(key, copy.generation);
     __atomic_fetch_add(&atomic_load(&reg.root)->deletes, 1, __ATOMIC_RELEASE);
-    if ((c = cache_find(key, name_hash(key))) != NULL)
+    if ((c = cache_find(key)) != NULL)
         atomic_store(&c->gone, true);
     rc = 0;
 out:
