@@ -511,6 +511,69 @@ START_TEST(test_waiter_takes_over_from_dead_initialiser)
 }
 END_TEST
 
+static int worker_holds_then_hangs(void *arg)
+{
+    dsm_segment *seg;
+    dsm_hash *t;
+    dsm_area *a;
+
+    (void)arg;
+    if (dsm_named_segment_get("held-seg", 4096, init_hello, NULL, &seg, NULL) != 0 ||
+        dsm_named_hash_get("held-table", &word_params, init_words, NULL, &t, NULL) != 0 ||
+        dsm_named_area_get("held-area", NULL, init_area, NULL, &a, NULL) != 0)
+        return 10;
+    __atomic_store_n(&board->gate_open, 1, __ATOMIC_SEQ_CST);
+    for (;;)
+        pause();
+}
+
+/* Workers SIGKILLed while they hold named objects: the names stay, whole. */
+START_TEST(test_workers_killed_holding_names)
+{
+    struct sv v;
+    dsm_named_info *l;
+    size_t n;
+    int base;
+
+    if (!sv_start(&v, _i, reclaim_opts))
+        return;
+    board_new();
+    {
+        dsm_segment *seg;
+
+        ck_assert_int_eq(dsm_named_segment_get("registry-made", 4096, NULL, NULL, &seg, NULL), 0);
+    }
+    base = sv_objects(&v);
+    for (int round = 0; round < 3; round++) {
+        pid_t pid;
+        int st;
+
+        board->gate_open = 0;
+        pid = sv_fork_worker(worker_holds_then_hangs, NULL);
+        while (!__atomic_load_n(&board->gate_open, __ATOMIC_SEQ_CST))
+            usleep(1000);
+        kill(pid, SIGKILL);
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        ck_assert_int_eq(dsm_supervisor_worker_exited(pid, st), DSM_CRASH_RECLAIMED);
+        ck_assert_int_eq(dsm_named_list(&l, &n), 0);
+        ck_assert_uint_eq(n, 4);
+        for (size_t i = 0; i < n; i++) {
+            ck_assert(l[i].ready);
+            if (strcmp(l[i].name, "registry-made") != 0)
+                ck_assert_uint_eq(l[i].holders, 0); /* the dead worker's mappings are gone */
+        }
+        free(l);
+    }
+    ck_assert_int_eq(board->inits, 2); /* the table's and the segment's, once each */
+    ck_assert_int_eq(dsm_named_delete("held-seg"), 0);
+    ck_assert_int_eq(dsm_named_delete("held-table"), 0);
+    ck_assert_int_eq(dsm_named_delete("held-area"), 0);
+    ck_assert_int_le(sv_objects(&v), base + 1); /* the registry's area may have grown once */
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+    ck_assert_int_eq(sv_objects(&v), 0);
+}
+END_TEST
+
 START_TEST(test_reset_forgets_names)
 {
     struct sv v;
@@ -597,6 +660,8 @@ Suite *suite_registry(void)
     tcase_add_loop_test(death, test_initialiser_killed_at_each_step, DSM_IMPL_POSIX,
                         DSM_IMPL_NTYPES);
     tcase_add_loop_test(death, test_waiter_takes_over_from_dead_initialiser, DSM_IMPL_POSIX,
+                        DSM_IMPL_NTYPES);
+    tcase_add_loop_test(death, test_workers_killed_holding_names, DSM_IMPL_POSIX,
                         DSM_IMPL_NTYPES);
     tcase_set_timeout(death, 120);
     suite_add_tcase(s, tc);
