@@ -158,6 +158,7 @@ struct ctable {
 static struct {
     pthread_mutex_t mu; /* recursive: an initialiser may ask for other names */
     bool atfork_done;
+    bool inherited; /* a fork child's copy of its parent's state, not dropped yet */
     dsm_segment *root_seg;
     struct reg_root *_Atomic root;
     dsm_area *area;
@@ -224,15 +225,56 @@ static int make_key(const char *name, char key[KEY_SIZE])
 
 /* ---- the process state -------------------------------------------------------- */
 
-/* Forget everything this process knew (its objects are detached, or inherited). */
-static void drop_state(void)
+/*
+ * Areas a fork child inherited from its parent's registry state: the area
+ * layer forgets a parent's areas in the child without freeing them (their
+ * segments are not mapped there; see area.c), so they are kept here, where
+ * they stay reachable instead of being reported as leaks.
+ */
+static struct {
+    dsm_area **a;
+    size_t n, cap;
+} parked;
+
+static void park(dsm_area *a)
+{
+    if (a == NULL)
+        return;
+    if (parked.n == parked.cap) {
+        size_t cap = parked.cap ? parked.cap * 2 : 8;
+        dsm_area **p = realloc(parked.a, cap * sizeof(*p));
+
+        if (p == NULL)
+            return; /* memory lost in a child, nothing shared */
+        parked.a = p;
+        parked.cap = cap;
+    }
+    parked.a[parked.n++] = a;
+}
+
+/*
+ * Forget everything this process knew (mu held).  The local memory is
+ * freed: records, cache tables and hash views.  Segments and areas are
+ * the lower layers': when the root was detached they are detached too (an
+ * area releases itself with its segments); inherited over fork, the areas
+ * are parked.
+ */
+static void drop_state(bool inherited)
 {
     struct ctable *t = atomic_load(&reg.cache);
 
+    atomic_store(&reg.root, NULL); /* first: the fast path stops here */
     while (reg.all) {
         struct cached *c = reg.all;
 
         reg.all = c->next_all;
+        if (c->type == DSM_NAMED_HASH) {
+            if (inherited)
+                park(table_area(c->object));
+            dsm_hash_detach(c->object); /* a local view only */
+        } else if (c->type == DSM_NAMED_AREA && inherited) {
+            park(c->object);
+        }
         free(c);
     }
     while (t) {
@@ -242,13 +284,15 @@ static void drop_state(void)
         t = older;
     }
     atomic_store(&reg.cache, NULL);
-    atomic_store(&reg.root, NULL);
     reg.ncached = 0;
     reg.root_seg = NULL;
+    if (inherited)
+        park(reg.area);
     reg.area = NULL;
     if (reg.table)
-        dsm_hash_detach(reg.table); /* a local view only */
+        dsm_hash_detach(reg.table);
     reg.table = NULL;
+    reg.inherited = false;
 }
 
 static void root_detached(dsm_segment *seg, void *arg)
@@ -256,7 +300,7 @@ static void root_detached(dsm_segment *seg, void *arg)
     (void)seg;
     (void)arg;
     pthread_mutex_lock(&reg.mu);
-    drop_state();
+    drop_state(false);
     pthread_mutex_unlock(&reg.mu);
 }
 
@@ -276,8 +320,13 @@ static void atfork_child(void)
     pthread_mutex_t fresh = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
     memcpy(&reg.mu, &fresh, sizeof(fresh));
-    /* The child's objects went with dsm_worker_init_after_fork(); the hash view is ours. */
-    drop_state();
+    /*
+     * Nothing the parent got by name is mapped here (segments are kept out
+     * of fork children): stop the fast path now, and drop the rest at the
+     * next slow call (no freeing inside a fork handler).
+     */
+    atomic_store(&reg.root, NULL);
+    reg.inherited = true;
 }
 
 /* ---- the per-process cache ------------------------------------------------------ */
@@ -491,6 +540,8 @@ fail:
  */
 static int ensure_root(bool create)
 {
+    if (reg.inherited)
+        drop_state(true);
     for (int tries = 0; tries < 3; tries++) {
         dsm_handle h = dsm__anchor_load(DSM_ANCHOR_REGISTRY);
         int rc;
@@ -502,7 +553,7 @@ static int ensure_root(bool create)
             dsm_segment *old = reg.root_seg;
 
             dsm_cancel_on_detach(old, root_detached, NULL);
-            drop_state();
+            drop_state(false);
             dsm_detach(old);
         }
         if (h != 0)
