@@ -173,7 +173,7 @@ static struct {
 /* The area a table lives in (the registry makes one area per named table). */
 static dsm_area *table_area(dsm_hash *t)
 {
-    return t->area;
+    return t ? t->area : NULL;
 }
 
 static uint64_t root_check(const struct reg_root *r)
@@ -242,6 +242,7 @@ static void park(dsm_area *a)
         return;
     if (parked.n == parked.cap) {
         size_t cap = parked.cap ? parked.cap * 2 : 8;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         dsm_area **p = realloc(parked.a, cap * sizeof(*p));
 
         if (p == NULL)
@@ -1013,7 +1014,7 @@ static void *recheck(const struct want *w)
 static int get(const struct want *w, void **out, bool *found)
 {
     bool f = false;
-    void *object;
+    void *object = NULL;
     int rc = 0;
 
     if (out == NULL)

@@ -106,7 +106,8 @@ int dsmctl_names(const struct dsmctl_options *o)
         dsmctl_error("could not list the names of the instance on \"%s\": %s", o->datadir, msg);
         return DSMCTL_EXIT_FAIL;
     }
-    qsort(list, n, sizeof(*list), by_name);
+    if (n > 1)
+        qsort(list, n, sizeof(*list), by_name);
     if (o->json)
         print_json(o, list, n);
     else
