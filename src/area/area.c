@@ -530,16 +530,23 @@ static int add_attachment(dsm_area *a, bool check_live)
     return 0;
 }
 
-static int finish_local(dsm_area *a, char *place, dsm_segment *seg0, dsm_segment *host)
+/* Address segment 0 in this process's view (local only; done again by finish_local). */
+static void map_seg0(dsm_area *a, char *place, dsm_segment *seg0)
 {
     struct area_hdr *h = a->hdr;
-    int rc = 0;
 
     local_set(a, 0, place, (struct seg_hdr *)(void *)(place + h->seg0hdr_off), h->seg0hdr_off,
               seg0, a->segtab[0].handle);
     a->map[0].limit = h->seg0_size;
+}
+
+static int finish_local(dsm_area *a, char *place, dsm_segment *seg0, dsm_segment *host)
+{
+    int rc = 0;
+
+    map_seg0(a, place, seg0);
     a->host = host;
-    a->seen_gen = h->freed_gen;
+    a->seen_gen = a->hdr->freed_gen;
     if (seg0)
         rc = dsm_on_detach(seg0, on_segment_detach, a);
     else if (host)
@@ -632,6 +639,14 @@ static int attach_common(char *place, size_t maplen, dsm_segment *seg0, dsm_segm
     if ((a = local_new(h->nsegmax)) == NULL)
         return dsm__error(-ENOMEM, "out of memory");
     set_views(a, h);
+    /*
+     * Segment 0 must be addressable before the reclaim below: returning a
+     * dead process's cached blocks follows links stored in them, which may
+     * lie in segment 0.  Without it the chain read as corrupt and the
+     * blocks were lost for good (a worker attaching after another had
+     * exited, about once in a hundred runs of examples/hash_wordcount).
+     */
+    map_seg0(a, place, seg0);
     if ((rc = dsm__area_lock(a)) < 0)
         goto fail;
     dsm__area_reclaim_dead(a);
