@@ -190,6 +190,15 @@ START_TEST(test_exactly_once_under_a_race)
 }
 END_TEST
 
+static int init_table_fails(dsm_hash *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    return -EIO;
+}
+
+static const dsm_hash_params word_params;
+
 START_TEST(test_failing_initialiser_leaves_nothing)
 {
     struct sv v;
@@ -207,6 +216,16 @@ START_TEST(test_failing_initialiser_leaves_nothing)
     ck_assert_ptr_nonnull(strstr(dsm_errmsg(), "initialiser of shared memory name \"broken\""));
     ck_assert_uint_eq(names(), 1);
     ck_assert_int_eq(sv_objects(&v), base);
+    /* A table whose initialiser fails: its area goes too (it was pinned first). */
+    {
+        dsm_hash *t = (void *)1;
+
+        ck_assert_int_eq(dsm_named_hash_get("broken-table", &word_params, init_table_fails, NULL,
+                                            &t, NULL), -EIO);
+        ck_assert_ptr_null(t);
+        ck_assert_int_eq(sv_objects(&v), base);
+        ck_assert_uint_eq(names(), 1);
+    }
     /* The next caller initialises it. */
     ck_assert_int_eq(dsm_named_segment_get("broken", 4096, init_hello, NULL, &seg, &found), 0);
     ck_assert(!found);
@@ -295,7 +314,7 @@ struct word {
     uint64_t count;
 };
 
-static const dsm_hash_params word_params = {
+static const dsm_hash_params word_params = { /* declared above */
     .key_size = 16, .entry_size = sizeof(struct word), .key_kind = DSM_HASH_KEY_STRING};
 
 static int init_words(dsm_hash *t, void *arg)
@@ -400,6 +419,17 @@ static int worker_dies_initialising(void *arg)
     return 0;
 }
 
+static int worker_dies_initialising_table(void *arg)
+{
+    dsm_hash *t;
+
+    (void)arg;
+    dsm__registry_step_hook = die_at_step;
+    if (dsm_named_hash_get("fragile-table", &word_params, init_words, NULL, &t, NULL) != 0)
+        return 10;
+    return 0;
+}
+
 /*
  * Kill the initialiser at each step of its work, chosen, not hoped for:
  * after the insert, after the object is made, after its handle is
@@ -458,6 +488,87 @@ START_TEST(test_initialiser_killed_at_each_step)
         ck_assert_int_eq(dsm_detach(seg), 0);
         ck_assert_int_eq(sv_objects(&v), base);
         ck_assert_uint_eq(names(), 1);
+    }
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+    ck_assert_int_eq(sv_objects(&v), 0);
+}
+END_TEST
+
+/* After a death: get the table, check it, delete it; exit 0 if this made it, 1 if found. */
+static int worker_checks_table(void *arg)
+{
+    char key[16] = "beta";
+    struct word copy;
+    dsm_hash *t;
+    bool found;
+
+    (void)arg;
+    if (dsm_named_hash_get("fragile-table", &word_params, init_words, NULL, &t, &found) != 0)
+        return 10;
+    if (dsm_hash_lookup(t, key, &copy) != 1 || copy.count != 2)
+        return 11;
+    if (dsm_named_delete("fragile-table") != 0)
+        return 12;
+    dsm_worker_exit(); /* its mappings go: the deleted table's area with them */
+    return found ? 1 : 0;
+}
+
+/*
+ * The same for a named hash table, whose object is an area: a dead
+ * initialiser's area (recorded, initialised or pinned) must go, and the
+ * next caller's table must be whole; a death while the area is made,
+ * pinned and recorded is inside a critical section and resets.  The check
+ * runs in a worker that leaves, so nothing of the table stays mapped.
+ */
+static int table_warm_up(struct sv *v)
+{
+    dsm_segment *seg;
+
+    ck_assert_int_eq(dsm_named_segment_get("registry-made", 4096, NULL, NULL, &seg, NULL), 0);
+    board->kill_at = -1;
+    ck_assert_int_eq(sv_wait(sv_fork_worker(worker_dies_initialising_table, NULL)), 0);
+    ck_assert_int_eq(sv_wait(sv_fork_worker(worker_checks_table, NULL)), 1);
+    return sv_objects(v);
+}
+
+START_TEST(test_table_initialiser_killed_at_each_step)
+{
+    struct sv v;
+    int base, step;
+
+    if (!sv_start(&v, _i, reclaim_opts))
+        return;
+    board_new();
+    base = table_warm_up(&v);
+    for (step = 1;; step++) {
+        pid_t pid;
+        int st, rc;
+
+        board->steps = 0;
+        board->kill_at = step;
+        board->inits = 0;
+        pid = sv_fork_worker(worker_dies_initialising_table, NULL);
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        if (WIFEXITED(st)) {
+            ck_assert_int_eq(WEXITSTATUS(st), 0);
+            ck_assert_int_eq(step, 7);
+            break;
+        }
+        rc = dsm_supervisor_worker_exited(pid, st);
+        if (step == 2) {
+            /* Inside the area's critical section (made, pinned, not recorded): a reset. */
+            ck_assert_int_eq(rc, DSM_CRASH_RESET);
+            ck_assert_int_eq(dsm_supervisor_reset(), 0);
+            ck_assert_int_eq(sv_objects(&v), 1);
+            base = table_warm_up(&v);
+            continue;
+        }
+        ck_assert_int_eq(rc, DSM_CRASH_RECLAIMED);
+        rc = sv_wait(sv_fork_worker(worker_checks_table, NULL));
+        ck_assert_msg(rc == (step >= 6 ? 1 : 0), "step %d: the checker said %d", step, rc);
+        ck_assert_int_eq(board->inits, step <= 3 || step >= 6 ? 1 : 2);
+        ck_assert_msg(sv_objects(&v) == base, "step %d: %d objects, not %d", step,
+                      sv_objects(&v), base);
     }
     ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
     ck_assert_int_eq(sv_objects(&v), 0);
@@ -660,6 +771,8 @@ Suite *suite_registry(void)
     tcase_add_loop_test(death, test_initialiser_killed_at_each_step, DSM_IMPL_POSIX,
                         DSM_IMPL_NTYPES);
     tcase_add_loop_test(death, test_waiter_takes_over_from_dead_initialiser, DSM_IMPL_POSIX,
+                        DSM_IMPL_NTYPES);
+    tcase_add_loop_test(death, test_table_initialiser_killed_at_each_step, DSM_IMPL_POSIX,
                         DSM_IMPL_NTYPES);
     tcase_add_loop_test(death, test_workers_killed_holding_names, DSM_IMPL_POSIX,
                         DSM_IMPL_NTYPES);

@@ -26,11 +26,16 @@
  * lives (pid + start time).  Owner dead: the waiter takes the entry over
  * (new generation, itself as owner), unpins whatever the dead owner had
  * pinned, and initialises afresh -- a half-initialised object is never
- * attached.  The order matters: the handle is recorded before the pin, so
- * an object can be pinned only while an entry names it, and a dead
- * owner's unpinned object is destroyed with its references by the
- * supervisor's reclaim.  An initialiser that fails: the object is
- * destroyed and the entry removed, and waiters try themselves.
+ * attached.  The order matters: a segment's handle is recorded before the
+ * pin, so a segment can be pinned only while an entry names it, and a dead
+ * owner's unpinned segment is destroyed with its references by the
+ * supervisor's reclaim.  An area is different: its own segments are pinned
+ * by the area layer, so one that its only attacher leaves behind unpinned
+ * would stay for ever.  So an area (or a table's area) is made, pinned and
+ * recorded inside one critical section -- a death there resets -- and
+ * from then on a taker-over can attach it and unpin it.  An initialiser
+ * that fails: the object is unpinned and destroyed and the entry removed,
+ * and waiters try themselves.
  *
  * Deleting unpins first and removes the entry second.  A deleter killed
  * between the two leaves a READY entry whose object may be gone; whoever
@@ -619,7 +624,13 @@ static void remove_generation(const char *key, uint64_t gen)
 }
 
 /* Give up a pin an entry's object may have (its owner died, or it is deleted). */
-static void unpin_object(uint32_t type, dsm_handle h)
+/*
+ * Give up a pin an entry's object may have (its owner died, or it is
+ * deleted).  mine: the area when this process has it attached already --
+ * an area can be attached once per process, so a second attach to unpin
+ * it would fail and leave the pin for ever.
+ */
+static void unpin_object(uint32_t type, dsm_handle h, dsm_area *mine)
 {
     struct dsm__saved_error e;
     dsm_area *area;
@@ -629,11 +640,21 @@ static void unpin_object(uint32_t type, dsm_handle h)
     dsm__error_save(&e, 0); /* failures here are expected (not pinned, gone) */
     if (type == DSM_NAMED_SEGMENT) {
         dsm_unpin_segment(h);
+    } else if (mine != NULL) {
+        dsm_area_unpin(mine);
     } else if (dsm_area_attach(h, &area) == 0) {
         dsm_area_unpin(area);
         dsm_area_detach(area);
     }
     dsm__error_restore(&e);
+}
+
+/* The area behind an object this process holds (NULL for a segment). */
+static dsm_area *area_of(uint32_t type, void *object)
+{
+    if (object == NULL || type == DSM_NAMED_SEGMENT)
+        return NULL;
+    return type == DSM_NAMED_AREA ? (dsm_area *)object : table_area(object);
 }
 
 /* What get() asks for; also what a READY entry must agree with. */
@@ -764,6 +785,7 @@ static int create_object(const struct want *w, uint64_t gen, void **out)
     dsm_hash_handle th = 0;
     struct reg_entry *e, copy;
     dsm_area *area = NULL;
+    bool pinned = false;
     int rc;
 
     if (w->type == DSM_NAMED_SEGMENT) {
@@ -773,30 +795,53 @@ static int create_object(const struct want *w, uint64_t gen, void **out)
             object = seg;
             handle = dsm_segment_handle(seg);
         }
-    } else if ((rc = dsm_area_create(w->options, &area)) == 0) {
-        handle = dsm_area_handle(area);
-        object = area;
-        if (w->type == DSM_NAMED_HASH) {
-            dsm_hash *t;
+    } else {
+        /*
+         * An area outlives its creator only if pinned, and a process that
+         * dies holding an unpinned area nobody else attached leaves it for
+         * ever (its segments are pinned by the area itself).  So an area is
+         * made, pinned and recorded in one critical section -- a death in
+         * those few steps resets, like the registry's own creation -- and
+         * from then on a taker-over can always attach it to unpin it.
+         */
+        dsm__critical_enter();
+        if ((rc = dsm_area_create(w->options, &area)) == 0) {
+            handle = dsm_area_handle(area);
+            object = area;
+            if (w->type == DSM_NAMED_HASH) {
+                dsm_hash *t;
 
-            if ((rc = dsm_hash_create(area, w->params, &t)) < 0) {
-                dsm_area_detach(area);
-                object = NULL;
-            } else {
-                object = t;
-                th = dsm_hash_get_handle(t);
+                if ((rc = dsm_hash_create(area, w->params, &t)) < 0) {
+                    dsm_area_detach(area);
+                    object = NULL;
+                } else {
+                    object = t;
+                    th = dsm_hash_get_handle(t);
+                }
             }
+            if (rc == 0 && (rc = dsm_area_pin(area)) < 0) {
+                release_object(w->type, object);
+                object = NULL;
+            }
+            pinned = rc == 0;
         }
+        if (rc < 0)
+            dsm__critical_leave();
     }
     if (rc < 0)
         goto give_up;
-    REG_STEP(); /* made, nothing recorded */
-    /* Record the handle before anything pins the object (see the header). */
-    if ((rc = find_mine(w->key, gen, &e)) != 1)
+    REG_STEP(); /* made, nothing recorded (an area: inside its critical section) */
+    /* Record the handle before the object is pinned (see the header). */
+    rc = find_mine(w->key, gen, &e);
+    if (rc == 1) {
+        e->handle = handle;
+        e->table = th;
+        dsm_hash_release(reg.table, e);
+    }
+    if (w->type != DSM_NAMED_SEGMENT)
+        dsm__critical_leave();
+    if (rc != 1)
         goto lost;
-    e->handle = handle;
-    e->table = th;
-    dsm_hash_release(reg.table, e);
     REG_STEP(); /* recorded, not initialised */
 
     if (w->init) {
@@ -814,17 +859,15 @@ static int create_object(const struct want *w, uint64_t gen, void **out)
             goto destroy;
         }
     }
-    REG_STEP(); /* initialised, not pinned */
-    rc = w->type == DSM_NAMED_SEGMENT
-             ? dsm_pin_segment(object)
-             : dsm_area_pin(w->type == DSM_NAMED_AREA ? object : table_area(object));
-    if (rc < 0)
-        goto destroy;
-    REG_STEP(); /* pinned, not ready */
-    if ((rc = find_mine(w->key, gen, &e)) != 1) {
-        unpin_object(w->type, handle);
-        goto lost;
+    REG_STEP(); /* initialised, a segment not pinned yet */
+    if (!pinned) {
+        if ((rc = dsm_pin_segment(object)) < 0)
+            goto destroy;
+        pinned = true;
     }
+    REG_STEP(); /* pinned, not ready */
+    if ((rc = find_mine(w->key, gen, &e)) != 1)
+        goto lost;
     e->state = REG_READY;
     copy = *e;
     dsm_hash_release(reg.table, e);
@@ -838,6 +881,8 @@ lost:
         rc = dsm__error(-EAGAIN, "shared memory name \"%s\" was taken over while it was being "
                                  "initialised",
                         w->key);
+    if (pinned)
+        unpin_object(w->type, handle, area_of(w->type, object));
     release_object(w->type, object);
     wake_waiters();
     return rc;
@@ -847,6 +892,8 @@ destroy:
         struct dsm__saved_error se;
 
         dsm__error_save(&se, rc);
+        if (pinned)
+            unpin_object(w->type, handle, area_of(w->type, object));
         release_object(w->type, object); /* unpinned: destroyed with our reference */
         remove_generation(w->key, gen);
         wake_waiters();
@@ -962,7 +1009,7 @@ static int get_locked(const struct want *w, void **out, bool *found)
             uint64_t gen = e->generation;
 
             dsm_hash_release(reg.table, p);
-            unpin_object(copy.type, copy.handle);
+            unpin_object(copy.type, copy.handle, NULL);
             *found = false;
             return create_object(w, gen, out);
         }
@@ -1154,11 +1201,15 @@ int dsm_named_delete(const char *name)
         goto out;
     }
     /* Unpin first, remove second: a death between leaves a stale entry, not a lost pin. */
-    unpin_object(copy.type, copy.handle);
+    c = cache_find(key);
+    unpin_object(copy.type, copy.handle,
+                 c && !atomic_load(&c->gone) && c->generation == copy.generation
+                     ? area_of(c->type, c->object)
+                     : NULL);
     REG_STEP(); /* delete: unpinned, entry still there */
     remove_generation(key, copy.generation);
     __atomic_fetch_add(&atomic_load(&reg.root)->deletes, 1, __ATOMIC_RELEASE);
-    if ((c = cache_find(key)) != NULL)
+    if (c != NULL)
         atomic_store(&c->gone, true);
     rc = 0;
 out:
