@@ -785,6 +785,45 @@ START_TEST(test_area_exited_worker_cache_returns)
 END_TEST
 
 /*
+ * An area whose creator is killed before anyone else attaches it and
+ * before it is pinned: its segments are pinned by the area itself, so
+ * only the supervisor's reclaim can give them back -- and must, even when
+ * the supervisor never touched an area (its reclaim listener is registered
+ * when the library loads).  It leaked until the next reset before.
+ */
+static int child_creates_area_and_dies(void *arg)
+{
+    dsm_area *a;
+    dsm_pointer p;
+
+    (void)arg;
+    if (dsm_area_create(NULL, &a) != 0 || dsm_area_allocate(a, 100000, 0, &p) != 0 ||
+        dsm_area_allocate(a, 2 << 20, 0, &p) != 0) /* a second segment too */
+        return 10;
+    raise(SIGKILL);
+    return 11;
+}
+
+START_TEST(test_area_of_killed_creator_goes)
+{
+    static const char *const opts[] = {"dsm_crash_policy=reclaim", NULL};
+    struct sv v;
+    pid_t pid;
+    int st;
+
+    if (!sv_start(&v, _i, opts))
+        return;
+    pid = sv_fork_worker(child_creates_area_and_dies, NULL);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFSIGNALED(st));
+    ck_assert_int_eq(dsm_supervisor_worker_exited(pid, st), DSM_CRASH_RECLAIMED);
+    ck_assert_int_eq(sv_objects(&v), 1); /* the control segment only */
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+    ck_assert_int_eq(sv_objects(&v), 0);
+}
+END_TEST
+
+/*
  * The same, returned by a process that attaches after the first one exited:
  * the attach itself gives the dead cache back, and must be able to follow
  * its links (they lie in segment 0, which the new attachment had not yet
@@ -1293,6 +1332,7 @@ Suite *suite_area(void)
     tcase_add_test(tc, test_area_attached_at_reset_and_shutdown);
     tcase_add_test(tc, test_area_exited_worker_cache_returns);
     tcase_add_test(tc, test_area_dead_cache_returned_by_next_attach);
+    tcase_add_loop_test(tc, test_area_of_killed_creator_goes, DSM_IMPL_POSIX, DSM_IMPL_NTYPES);
     tcase_add_test(tc, test_area_trimmed_segment_unmapped_lazily);
     suite_add_tcase(s, tc);
 

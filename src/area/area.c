@@ -41,7 +41,8 @@ static dsm_area *registry;
 static uint64_t next_id = 1;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void reclaim_listener(const struct dsm__procid *dead);
+static void reclaim_listener(const struct dsm__procid *dead, const dsm_handle *mapped,
+                             int nmapped);
 
 static void after_fork_child(void)
 {
@@ -860,7 +861,71 @@ int dsm_area_set_size_limit(dsm_area *area, size_t limit)
 
 /* ---- the supervisor reclaims a dead worker ------------------------------------------ */
 
-static void reclaim_listener(const struct dsm__procid *dead)
+/*
+ * A dead process may have been the last one attached to an area nobody
+ * pinned -- typically its creator, killed before anyone else attached.
+ * The area's segments are pinned by the area itself, and only a detach
+ * (release()) unpins them, so nothing in any running process would ever
+ * give them back.  The supervisor therefore looks into every pinned
+ * segment the dead process mapped that is not an area it has attached
+ * itself (an area pins each of its segments; unpinned ones are left
+ * alone, and so are segments others map without being an area): for an
+ * area's first segment it returns the dead process's caches and
+ * attachment and, when no live attachment is left and the area is not
+ * pinned, unpins the area's segments -- releasing the dead process's
+ * references then destroys them.  A temporary view is enough; segments it
+ * maps on the way are detached again.
+ */
+static void reap_unattached(const struct dsm__procid *dead, dsm_handle h)
+{
+    dsm_handle handles[DSM_AREA_MAX_SEGMENTS];
+    struct dsm__saved_error e;
+    struct area_hdr *hdr;
+    dsm_segment *seg;
+    dsm_area *a;
+    uint32_t nh = 0;
+
+    dsm__error_save(&e, 0); /* most segments are not areas: nothing to report */
+    if (dsm_attach(h, &seg) < 0)
+        goto out;
+    hdr = dsm_segment_address(seg);
+    if (dsm_segment_map_length(seg) < sizeof(*hdr) || hdr->magic != AREA_MAGIC ||
+        check_hdr(hdr, dsm_segment_map_length(seg)) < 0 || area_segtab(hdr)[0].handle != h ||
+        (a = local_new(hdr->nsegmax)) == NULL)
+        goto detach;
+    set_views(a, hdr);
+    a->detaching = true; /* segments mapped on the way must not release this view */
+    map_seg0(a, (char *)hdr, seg);
+    if (dsm__area_lock(a) == 0) {
+        struct attach_ent *t = a->attach;
+        int live = 0;
+
+        dsm__area_reclaim_proc(a, dead);
+        dsm__area_reclaim_dead(a);
+        for (uint32_t i = 0; i < a->nattach; i++)
+            live += t[i].id.pid != 0;
+        if (live == 0 && !hdr->pinned)
+            for (uint32_t s = 0; s < hdr->nsegs && s < a->nsegs; s++)
+                if (a->segtab[s].handle != 0)
+                    handles[nh++] = a->segtab[s].handle;
+        dsm__area_unlock(a);
+    }
+    for (uint32_t i = 0; i < nh; i++)
+        dsm_unpin_segment(handles[i]);
+    for (uint32_t s = a->nsegs; s-- > 1;)
+        if (a->seg[s] != NULL) {
+            dsm_cancel_on_detach(a->seg[s], on_segment_detach, a);
+            dsm_detach(a->seg[s]);
+        }
+    local_free(a);
+detach:
+    dsm_detach(seg);
+out:
+    dsm__error_restore(&e);
+}
+
+static void reclaim_listener(const struct dsm__procid *dead, const dsm_handle *mapped,
+                             int nmapped)
 {
     pthread_mutex_lock(&reg_mu);
     for (dsm_area *a = registry; a; a = a->next) {
@@ -869,5 +934,22 @@ static void reclaim_listener(const struct dsm__procid *dead)
         dsm__area_reclaim_proc(a, dead);
         dsm__area_unlock(a);
     }
+    for (int i = 0; i < nmapped; i++) {
+        bool mine = false;
+
+        for (dsm_area *a = registry; a && !mine; a = a->next)
+            mine = a->seg[0] != NULL && a->handle[0] == mapped[i];
+        if (!mine) {
+            pthread_mutex_unlock(&reg_mu);
+            reap_unattached(dead, mapped[i]);
+            pthread_mutex_lock(&reg_mu);
+        }
+    }
     pthread_mutex_unlock(&reg_mu);
+}
+
+/* Registered at load: a supervisor that never touches an area still reclaims them. */
+__attribute__((constructor)) static void register_reclaim(void)
+{
+    dsm__add_reclaim_listener(reclaim_listener);
 }

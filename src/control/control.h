@@ -431,6 +431,14 @@ struct dsm_claim {
  * number of claims (at most max; call again while it returns max); 0 if
  * `dead` is no longer registered as that process.
  */
+/*
+ * The handles of the live, pinned segments member m references (at most
+ * max), for the layers that look inside them before a reclaim (an area's
+ * segments are pinned: see area.c); or an error.
+ */
+int dsm__control_member_handles(struct dsm_control *ctl, const struct dsm_control_member *m,
+                                dsm_handle *out, int max);
+
 int dsm__control_reclaim(struct dsm_control *ctl, const struct dsm_control_member *dead,
                          uint32_t self, struct dsm_claim *claims, int max);
 

@@ -593,6 +593,31 @@ static int take_over(struct dsm_control *ctl, uint32_t r, uint32_t slot, uint32_
     return rc > 0 ? out_of_refs() : rc;
 }
 
+int dsm__control_member_handles(struct dsm_control *ctl, const struct dsm_control_member *m,
+                                dsm_handle *out, int max)
+{
+    struct dsm_control_header *h = ctl->hdr;
+    struct dsm_control_proc *p;
+    uint32_t steps = 0;
+    int n = 0, rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    p = member_entry(ctl, m);
+    for (uint32_t r = p ? p->ref_head : NONE; r != NONE && n < max; r = ctl->refs[r].next) {
+        if (bad_index(r, h->nrefs, false) || ctl->refs[r].proc != m->index ||
+            bad_index(ctl->refs[r].slot, h->nslots, false) || ++steps > h->nrefs) {
+            rc = dsm__control_corrupt(ctl, "a process's reference list", r, h->nrefs);
+            break;
+        }
+        if (ctl->slots[ctl->refs[r].slot].state == DSM_SLOT_LIVE &&
+            ctl->slots[ctl->refs[r].slot].pinned)
+            out[n++] = ctl->slots[ctl->refs[r].slot].handle;
+    }
+    dsm__control_unlock(ctl);
+    return rc < 0 ? rc : n;
+}
+
 int dsm__control_reclaim(struct dsm_control *ctl, const struct dsm_control_member *dead,
                          uint32_t self, struct dsm_claim *claims, int max)
 {

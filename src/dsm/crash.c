@@ -115,8 +115,16 @@ static int handle_crash(const struct dsm_control_member *m, int status)
         return DSM_CRASH_RESET;
     }
     /* The layers above return what the dead worker held inside their structures first. */
-    for (int i = 0; i < DSM_MAX_RECLAIM_LISTENERS && listeners[i]; i++)
-        listeners[i](&m->id);
+    if (listeners[0]) {
+        dsm_handle *mapped = malloc(DSM_RECLAIM_MAPPED_MAX * sizeof(*mapped));
+        int nmapped = mapped ? dsm__control_member_handles(&dsm__p.ctl, m, mapped,
+                                                           DSM_RECLAIM_MAPPED_MAX)
+                             : 0;
+
+        for (int i = 0; i < DSM_MAX_RECLAIM_LISTENERS && listeners[i]; i++)
+            listeners[i](&m->id, mapped, nmapped > 0 ? nmapped : 0);
+        free(mapped);
+    }
     n = reclaim(m);
     if (n < 0)
         return n;

@@ -50,11 +50,14 @@ uint32_t dsm__self_index(void);
  * to return a dead worker's share when the supervisor reclaims that worker
  * (dsm_crash_policy = reclaim, or the crash hook chose it).  Called in the
  * supervisor, before the dead worker's segment references are released,
- * with its identity; never during a reset.  At most DSM_MAX_RECLAIM_LISTENERS
+ * with its identity and the live pinned segments it mapped (up to
+ * DSM_RECLAIM_MAPPED_MAX of them); never during a reset.  At most DSM_MAX_RECLAIM_LISTENERS
  * (4), registered once per process image; a duplicate is ignored.
  */
-typedef void (*dsm__reclaim_listener)(const struct dsm__procid *dead);
+typedef void (*dsm__reclaim_listener)(const struct dsm__procid *dead, const dsm_handle *mapped,
+                                      int nmapped);
 #define DSM_MAX_RECLAIM_LISTENERS 4
+#define DSM_RECLAIM_MAPPED_MAX 4096
 void dsm__add_reclaim_listener(dsm__reclaim_listener fn);
 
 /*
