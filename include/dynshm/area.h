@@ -25,7 +25,8 @@
  * destroyed.  dsm_worker_exit() detaches every area (its callbacks run).
  * exit() runs no callback (dsm's rule), and a killed process none at all:
  * their caches and attachments are returned by the supervisor's reclaim of
- * a dead worker, and otherwise by the next process that attaches, detaches,
+ * a dead worker (which also destroys an unpinned area that the dead worker
+ * was the last to attach), and otherwise by the next process that attaches, detaches,
  * trims, reads statistics, or is about to grow the area -- a process that
  * no longer runs is found by its identity, so statistics are always exact.
  *
