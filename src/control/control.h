@@ -92,6 +92,8 @@ enum dsm_proc_state { DSM_PROC_FREE = 0, DSM_PROC_ACTIVE = 1 };
 
 /* slot flags */
 #define DSM_SLOT_ORPHAN 0x1u /* adopted by repair: the supervisor holds its claim */
+#define DSM_SLOT_REGION 0x2u /* carved from the preallocated region (for operators: the
+                                region's own extent table is what destroy trusts) */
 
 struct dsm_control_slot { /* 48 bytes */
     uint64_t handle;
@@ -172,7 +174,18 @@ struct dsm_control_counters {
     uint64_t peak_segments, peak_bytes, peak_processes; /* high-water marks */
     uint64_t since_usec;     /* when counting began (the first control segment) */
     uint64_t bytes_created;  /* sum of the sizes of the segments created */
-    uint64_t reserved[4];
+    /*
+     * The preallocated region (min_dynamic_shared_memory), in what were
+     * spare words (zero in a table without one, so the layout stays 3):
+     * its size in bytes of pages, written once by the supervisor before
+     * any worker joins (0: no region), and the creates it served and
+     * those that fell back to the backend (relaxed atomic adds, like the
+     * create-failure counts).
+     */
+    uint64_t region_size;
+    uint64_t region_hits;
+    uint64_t region_fallbacks;
+    uint64_t reserved[1];
 };
 
 struct dsm_control_header {
@@ -325,6 +338,9 @@ int dsm__control_slot_rehandle(struct dsm_control *ctl, uint32_t slot, uint32_t 
 /* The OS object exists: CREATING -> LIVE with refcnt 1. */
 int dsm__control_slot_publish(struct dsm_control *ctl, uint32_t slot, uint32_t ref,
                               size_t size, int64_t os_id);
+/* The same, setting slot flags (DSM_SLOT_REGION) as it becomes LIVE. */
+int dsm__control_slot_publish_flags(struct dsm_control *ctl, uint32_t slot, uint32_t ref,
+                                    size_t size, int64_t os_id, uint16_t flags);
 
 /*
  * Take a mapping reference on a live segment.  -ENOENT (with a message) if

@@ -325,6 +325,12 @@ int dsm__control_slot_rehandle(struct dsm_control *ctl, uint32_t slot, uint32_t 
 int dsm__control_slot_publish(struct dsm_control *ctl, uint32_t slot, uint32_t ref, size_t size,
                               int64_t os_id)
 {
+    return dsm__control_slot_publish_flags(ctl, slot, ref, size, os_id, 0);
+}
+
+int dsm__control_slot_publish_flags(struct dsm_control *ctl, uint32_t slot, uint32_t ref,
+                                    size_t size, int64_t os_id, uint16_t flags)
+{
     struct dsm_control_slot *s = &ctl->slots[slot];
     int rc;
 
@@ -334,6 +340,7 @@ int dsm__control_slot_publish(struct dsm_control *ctl, uint32_t slot, uint32_t r
     if (rc == 0) {
         s->size = size;
         s->os_id = os_id;
+        s->flags |= flags;
         s->refcnt = 1;
         DSM_CTL_STEP();
         DSM_CTL_STORE_LAST(s->state, (uint8_t)DSM_SLOT_LIVE);

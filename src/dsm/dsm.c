@@ -21,6 +21,7 @@
 
 #include "dsm_int.h"
 #include "keeper.h"
+#include "../dsm_impl/region.h"
 #include "services.h"
 
 struct dsm_process dsm__p = {
@@ -213,6 +214,11 @@ void dsm__release_ref(uint32_t slot, uint32_t ref)
  */
 static void no_fork_inherit(dsm_segment *seg)
 {
+    /* A region segment is part of the region's mapping, which children do inherit. */
+    if (dsm__region_seg(&seg->impl)) {
+        seg->region = true;
+        return;
+    }
     seg->dontfork = madvise(seg->impl.address, seg->impl.size, MADV_DONTFORK) == 0;
 }
 
@@ -245,8 +251,22 @@ int dsm_create(size_t size, int flags, dsm_segment **out)
             return 0;
         return rc;
     }
+    /*
+     * The region first: pages of memory every process already maps, no
+     * system call.  What does not fit, or finds it full, goes to the
+     * backend as before; both outcomes are counted for operators.
+     */
+    rc = 1;
+    if (dsm__p.inst->region != NULL) {
+        rc = dsm__region_alloc(dsm__p.inst, seg->handle, size, &seg->impl);
+        __atomic_fetch_add(rc == 0 ? &dsm__p.ctl.hdr->counters.region_hits
+                                   : &dsm__p.ctl.hdr->counters.region_fallbacks,
+                           1, __ATOMIC_RELAXED);
+        seg->region = rc == 0;
+    }
     /* A collision means someone else's object has our would-be name: new handle. */
-    while ((rc = dsm_impl_create(dsm__p.inst, seg->handle, size, &seg->impl)) == -EEXIST &&
+    while (rc > 0 &&
+           (rc = dsm_impl_create(dsm__p.inst, seg->handle, size, &seg->impl)) == -EEXIST &&
            ++tries < DSM_CREATE_MAX_TRIES) {
         if ((rc = dsm__control_slot_rehandle(&dsm__p.ctl, seg->slot, seg->ref,
                                              &seg->handle)) < 0)
@@ -266,8 +286,8 @@ int dsm_create(size_t size, int flags, dsm_segment **out)
         return dsm__error_restore(&e);
     }
     /* The backend's size: huge pages round it up, and attach checks against it. */
-    rc = dsm__control_slot_publish(&dsm__p.ctl, seg->slot, seg->ref, seg->impl.size,
-                                   seg->impl.os_id);
+    rc = dsm__control_slot_publish_flags(&dsm__p.ctl, seg->slot, seg->ref, seg->impl.size,
+                                         seg->impl.os_id, seg->region ? DSM_SLOT_REGION : 0);
     if (rc < 0) {
         /* The slot stays CREATING with our claim: destroy the object and free it. */
         struct dsm__saved_error e;
@@ -468,8 +488,9 @@ int dsm_pin_segment(dsm_segment *seg)
         return dsm__error(-EINVAL, "invalid dynamic shared memory segment");
     if ((rc = dsm__check_ready()) < 0)
         return rc;
-    /* memfd: the pin needs a holder that outlives every mapping, first (keeper.c). */
-    if ((kept = dsm__keeper_pin(seg)) < 0)
+    /* memfd: the pin needs a holder that outlives every mapping, first (keeper.c).
+     * A region segment needs none: the region outlives every segment in it. */
+    if ((kept = seg->region ? 0 : dsm__keeper_pin(seg)) < 0)
         return kept;
     if ((rc = dsm__control_pin(&dsm__p.ctl, seg->slot, seg->handle)) < 0 && kept == 1) {
         char msg[512];
