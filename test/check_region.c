@@ -230,6 +230,50 @@ END_TEST
 
 /* ---- fallback ------------------------------------------------------------------ */
 
+/* Run dsmctl (if built) on dir with a command; its output, or NULL.  Caller frees. */
+static char *dsmctl(const char *dir, const char *cmd, const char *json)
+{
+    int p[2];
+    pid_t pid;
+    size_t len = 0, cap = 1 << 16;
+    char *out;
+    ssize_t got;
+
+    if (access("tools/dsmctl/dsmctl", X_OK) != 0)
+        return NULL;
+    ck_assert_int_eq(pipe(p), 0);
+    pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        execl("tools/dsmctl/dsmctl", "dsmctl", "-D", dir, cmd, json, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    out = malloc(cap);
+    ck_assert_ptr_nonnull(out);
+    while ((got = read(p[0], out + len, cap - len - 1)) > 0) {
+        len += (size_t)got;
+        if (len + 1 == cap) {
+            out = realloc(out, cap *= 2);
+            ck_assert_ptr_nonnull(out);
+        }
+    }
+    out[len] = '\0';
+    close(p[0]);
+    ck_assert_int_eq(sv_wait(pid), 0);
+    return out;
+}
+
+static int occurrences(const char *text, const char *word)
+{
+    int n = 0;
+
+    for (const char *p = text; (p = strstr(p, word)) != NULL; p += strlen(word))
+        n++;
+    return n;
+}
+
 START_TEST(test_fallback)
 {
     struct sv v;
@@ -282,6 +326,27 @@ START_TEST(test_fallback)
         ck_assert_int_eq(regions, 256);
     }
     dsm_inspect_close(insp);
+
+    /* And dsmctl, as text and JSON. */
+    {
+        char *list = dsmctl(v.dir, "list", "--json"), *status;
+
+        if (list != NULL) {
+            ck_assert_int_eq(occurrences(list, "\"region\": true"), 256);
+            ck_assert_int_eq(occurrences(list, "\"region\": false"), 2);
+            free(list);
+            list = dsmctl(v.dir, "list", NULL);
+            ck_assert_int_eq(occurrences(list, "region "), 256); /* NAME: "region <name>" */
+            status = dsmctl(v.dir, "status", NULL);
+            ck_assert_msg(strstr(status, "257 creates served from it, 2 fell back"), "%s", status);
+            free(status);
+            status = dsmctl(v.dir, "status", "--json");
+            ck_assert_msg(strstr(status, "\"region_hits\": 257, \"region_fallbacks\": 2"), "%s",
+                          status);
+            free(status);
+            free(list);
+        }
+    }
 
     for (int i = 0; i <= n; i++)
         dsm_detach(segs[i]);
