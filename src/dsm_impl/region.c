@@ -92,8 +92,32 @@ struct dsm__region {
     uint32_t npages, nslots, nwords;
 };
 
-/* A repair found while locking is logged after unlocking (the log hook may call us). */
+/*
+ * A repair found while locking is logged after unlocking (the log hook may
+ * call us), and after the caller's own lock too when it nests ours
+ * (dsm__region_nest()).
+ */
 static _Thread_local uint64_t pending_repair = UINT64_MAX;
+static _Thread_local bool nested;
+
+static void report_repair(void)
+{
+    uint64_t fixes = pending_repair;
+
+    if (fixes == UINT64_MAX)
+        return;
+    pending_repair = UINT64_MAX;
+    dsm__log(DSM_LOG_WARNING, "a process died inside the dynamic shared memory region's "
+                              "allocator; its page map was rebuilt (%llu fixes)",
+             (unsigned long long)fixes);
+}
+
+void dsm__region_nest(bool on)
+{
+    nested = on;
+    if (!on)
+        report_repair();
+}
 
 dsm_handle dsm__region_handle(dsm_handle control)
 {
@@ -345,15 +369,9 @@ static int lock(struct dsm__region *r)
 
 static void unlock(struct dsm__region *r)
 {
-    uint64_t fixes = pending_repair;
-
     pthread_mutex_unlock(&r->hdr->lock);
-    if (fixes != UINT64_MAX) {
-        pending_repair = UINT64_MAX;
-        dsm__log(DSM_LOG_WARNING, "a process died inside the dynamic shared memory region's "
-                                  "allocator; its page map was rebuilt (%llu fixes)",
-                 (unsigned long long)fixes);
-    }
+    if (!nested)
+        report_repair();
 }
 
 /* A damaged field found under the lock: count it, rebuild, and fail the call. */
@@ -633,8 +651,8 @@ static int check_state(struct dsm__region *r)
     return 0;
 }
 
-int dsm__region_alloc(dsm_impl_instance *inst, dsm_handle handle, size_t size,
-                      dsm_impl_segment *seg)
+int dsm__region_carve(dsm_impl_instance *inst, dsm_handle handle, size_t size,
+                      dsm_impl_segment *seg, unsigned *prep)
 {
     struct dsm__region *r = inst->region;
     struct dsm_region_header *h;
@@ -642,6 +660,7 @@ int dsm__region_alloc(dsm_impl_instance *inst, dsm_handle handle, size_t size,
     bool dirty = false, released = false;
     int rc;
 
+    *prep = 0;
     if (r == NULL || size == 0 || size > (size_t)r->npages * DSM_REGION_PAGE)
         return 1;
     if (slot >= r->nslots)
@@ -689,20 +708,42 @@ out:
     if (rc != 0)
         return rc;
     fill(r, handle, start, size, seg);
-    /* Outside the lock: the pages are ours alone now. */
-    if (released && madvise(seg->address, (size_t)n * DSM_REGION_PAGE, MADV_POPULATE_WRITE) != 0) {
+    *prep = (dirty ? DSM_REGION_DIRTY : 0) | (released ? DSM_REGION_RELEASED : 0);
+    return 0;
+}
+
+int dsm__region_prepare(dsm_impl_instance *inst, dsm_impl_segment *seg, unsigned prep)
+{
+    struct dsm__region *r = inst->region;
+    size_t len = (seg->size + DSM_REGION_PAGE - 1) / DSM_REGION_PAGE * DSM_REGION_PAGE;
+    uint32_t slot = (uint32_t)seg->handle;
+
+    /* The pages are this segment's alone until it is published: no lock. */
+    if ((prep & DSM_REGION_RELEASED) && madvise(seg->address, len, MADV_POPULATE_WRITE) != 0) {
         /* No memory for them: give them back as released (a write would SIGBUS). */
         if (lock(r) == 0) {
-            if (r->ext[slot].handle == handle)
+            if (slot < r->nslots && r->ext[slot].handle == seg->handle)
                 free_locked(r, &r->ext[slot], true);
             unlock(r);
         }
-        memset(seg, 0, sizeof(*seg));
         return 1;
     }
-    if (dirty)
-        memset(seg->address, 0, (size_t)n * DSM_REGION_PAGE);
+    if (prep & DSM_REGION_DIRTY)
+        memset(seg->address, 0, len);
     return 0;
+}
+
+int dsm__region_alloc(dsm_impl_instance *inst, dsm_handle handle, size_t size,
+                      dsm_impl_segment *seg)
+{
+    unsigned prep;
+    int rc = dsm__region_carve(inst, handle, size, seg, &prep);
+
+    if (rc == 0 && dsm__region_prepare(inst, seg, prep) != 0) {
+        memset(seg, 0, sizeof(*seg));
+        rc = 1;
+    }
+    return rc;
 }
 
 /* The entry of handle, validated (lock not needed: the caller holds a reference). */

@@ -97,6 +97,27 @@ void dsm__region_detach(dsm_impl_instance *inst);
 int dsm__region_alloc(dsm_impl_instance *inst, dsm_handle handle, size_t size,
                       dsm_impl_segment *seg);
 
+/*
+ * dsm__region_alloc() in two steps, for a caller that carves under its own
+ * lock (the control lock: dsm_create() reserves, carves and publishes in
+ * one section) and prepares the memory after releasing it.  carve: as
+ * alloc, without touching the pages; *prep says what prepare must do.
+ * prepare: populate released pages and zero dirty ones; 1 if the system
+ * has no memory for them (the pages are then given back and the caller
+ * must destroy the segment and fall back), else 0.
+ */
+#define DSM_REGION_DIRTY 0x1u
+#define DSM_REGION_RELEASED 0x2u
+int dsm__region_carve(dsm_impl_instance *inst, dsm_handle handle, size_t size,
+                      dsm_impl_segment *seg, unsigned *prep);
+int dsm__region_prepare(dsm_impl_instance *inst, dsm_impl_segment *seg, unsigned prep);
+
+/*
+ * The caller is about to call carve or free under a lock of its own (on),
+ * or has released it (off): the log line of a repair waits until then.
+ */
+void dsm__region_nest(bool on);
+
 /* Map a region segment by handle: 0, or -ENOENT if handle is not one. */
 int dsm__region_lookup(const dsm_impl_instance *inst, dsm_handle handle, dsm_impl_segment *seg);
 
