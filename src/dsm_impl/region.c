@@ -57,10 +57,13 @@
  * reservation reports the shortage).  That is the region's one system
  * call on the create path, and only after a release.
  *
- * Locks: the region lock is taken with no other lock of ours held, or
- * under the control lock never (the dsm layer calls here between control
- * operations).  The test hook DSM_CTL_STEP() marks every point between two
- * stores, so test/check_region.c can kill a process inside the allocator.
+ * Locks: the region lock is taken alone, or nested under the control lock
+ * (dsm_create() carves inside the reservation's section, and a last detach
+ * frees inside the release's: one control-lock round trip each instead of
+ * three), never the other way round.  Zeroing and populating happen after
+ * both are released (dsm__region_prepare()).  The test hook DSM_CTL_STEP()
+ * marks every point between two stores, so test/check_region.c can kill a
+ * process inside the allocator.
  */
 #include "config.h"
 
