@@ -23,9 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -215,6 +217,11 @@ START_TEST(test_no_system_call)
     struct sv v;
     dsm_segment *seg;
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    /* The sanitizers' runtimes make system calls of their own (allocator, shadow). */
+    printf("SKIP: test_no_system_call under a sanitizer\n");
+    return;
+#endif
     if (!sv_start(&v, _i, region_opts))
         return;
     ck_assert_int_eq(dsm_create(100, 0, &seg), 0);
@@ -435,6 +442,97 @@ START_TEST(test_release_above_threshold)
     ck_assert_int_eq(dsm_detach(again), 0);
     verify();
     finish(&v);
+}
+END_TEST
+
+/*
+ * In a private mount namespace, the mmap backend's directory is a 4 MiB
+ * tmpfs.  A region that does not fit fails start-up with ENOSPC naming the
+ * setting; one that does works; and once pages it gave back cannot be had
+ * again (the tmpfs filled by someone else), a create that lands on them
+ * falls back cleanly -- an error, never a SIGBUS when the pages are touched.
+ */
+static int child_small_tmpfs(void *arg)
+{
+    static const char *const too_big[] = {"min_dynamic_shared_memory=16MB", NULL};
+    static const char *const fits[] = {"min_dynamic_shared_memory=2MB", NULL};
+    struct sv *v = arg;
+    dsm_segment *segs[100], *s;
+    char mnt[300], filler[400], state[300];
+    struct dsm__region_stats st;
+    int fd, rc;
+
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return 77;
+    snprintf(mnt, sizeof(mnt), "%s/dynshm_mmap", v->dir);
+    mkdir(mnt, 0700);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=4m,mode=0700") != 0)
+        return 77;
+    rc = sv_restart(v, too_big);
+    if (rc != -ENOSPC || !strstr(dsm_errdetail(), "min_dynamic_shared_memory = 16777216") ||
+        !strstr(dsm_errhint(), "Lower min_dynamic_shared_memory")) {
+        printf("start-up with a region too large: %d %s / %s / %s\n", rc, dsm_errmsg(),
+               dsm_errdetail(), dsm_errhint());
+        return 10;
+    }
+    snprintf(state, sizeof(state), "%s/dynshm.state", v->dir);
+    if (tu_count_mmap(v->dir) != 0 || access(state, F_OK) == 0)
+        return 11;
+    if (sv_restart(v, fits) != 0)
+        return 12;
+    for (int i = 0; i < 100; i++) { /* 400 pages, written, then freed: given back */
+        if (dsm_create(16384, 0, &segs[i]) != 0)
+            return 13;
+        memset(dsm_segment_address(segs[i]), 7, 16384);
+    }
+    for (int i = 0; i < 100; i++)
+        dsm_detach(segs[i]);
+    if (dsm__region_stats(dsm__p.inst, &st) != 0 || st.released_pages < 256)
+        return 14;
+    /* Someone else takes the tmpfs's free space. */
+    snprintf(filler, sizeof(filler), "%s/filler", mnt);
+    fd = open(filler, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 15;
+    for (off_t off = 0; posix_fallocate(fd, off, 4096) == 0; off += 4096)
+        ;
+    rc = dsm_create(64 * 1024, 0, &s);
+    if (rc != -ENOSPC) /* the region could not populate; the backend had no room either */
+        return 16;
+    if (dsm__region_stats(dsm__p.inst, &st) != 0 || st.segments != 0 || st.populates != 1)
+        return 17;
+    close(fd);
+    unlink(filler);
+    if (dsm_create(64 * 1024, 0, &s) != 0 || !dsm__region_seg(&s->impl))
+        return 18;
+    memset(dsm_segment_address(s), 1, 64 * 1024); /* backed: no SIGBUS */
+    dsm_detach(s);
+    if (dsm_supervisor_shutdown() != 0 || tu_count_mmap(v->dir) != 0)
+        return 19;
+    return 0;
+}
+
+START_TEST(test_small_tmpfs)
+{
+    struct sv v;
+    pid_t pid;
+    int rc;
+
+    if (!sv_start(&v, DSM_IMPL_MMAP, NULL))
+        return;
+    ck_assert_int_eq(dsm_supervisor_shutdown(), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(child_small_tmpfs(&v));
+    rc = sv_wait(pid);
+    if (rc == 77)
+        printf("SKIP: test_small_tmpfs: cannot mount tmpfs in a private mount namespace\n");
+    else
+        ck_assert_msg(rc == 0, "child failed at step %d", rc);
+    ck_assert_int_eq(sv_objects(&v), 0);
+    data_dir_clean(v.dir);
+    tu_remove_datadir(v.dir);
 }
 END_TEST
 
@@ -837,6 +935,7 @@ Suite *suite_region(void)
     LOOP(tc, test_fallback);
     LOOP(tc, test_zeroed_on_reuse);
     LOOP(tc, test_release_above_threshold);
+    tcase_add_test(tc, test_small_tmpfs);
     LOOP(tc, test_pins_and_owners);
     LOOP(tc, test_reclaim);
     LOOP(tc, test_reset);
