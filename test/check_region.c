@@ -864,6 +864,16 @@ START_TEST(test_bad_settings)
     ck_assert_int_eq(sv_restart(&v, with_none), -EINVAL);
     ck_assert_msg(strstr(dsm_errmsg(), "cannot be used with dynamic_shared_memory_type = none"),
                   "%s", dsm_errmsg());
+    /* Huge pages "on" promises huge pages for every segment; the region has normal ones. */
+    {
+        static const char *const with_huge[] = {"huge_pages=on",
+                                                "min_dynamic_shared_memory=1MB", NULL};
+
+        v.type = DSM_IMPL_POSIX;
+        ck_assert_int_eq(sv_restart(&v, with_huge), -EINVAL);
+        ck_assert_msg(strstr(dsm_errmsg(), "cannot be used with huge_pages = on"), "%s",
+                      dsm_errmsg());
+    }
     ck_assert_int_eq(sv_objects(&v), 0);
     data_dir_clean(v.dir);
     tu_remove_datadir(v.dir);

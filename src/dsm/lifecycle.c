@@ -158,6 +158,14 @@ static int read_config(const dsm_settings *given, struct config *c)
                                  "dynamic_shared_memory_type = none", (long long)c->region);
         dsm__errhint(rc, "Set min_dynamic_shared_memory to 0, or choose a backend.");
     }
+    /* The region's pages are normal pages: "on" promises every segment huge ones. */
+    if (rc == 0 && c->region > 0 && c->huge == DSM_HUGE_ON) {
+        rc = dsm__error(-EINVAL, "min_dynamic_shared_memory = %lld cannot be used with "
+                                 "huge_pages = on: the region's segments use normal pages",
+                        (long long)c->region);
+        dsm__errhint(rc, "Set huge_pages to try (small segments then come from the region, "
+                         "on normal pages), or min_dynamic_shared_memory to 0.");
+    }
     dsm_settings_free(own);
     return rc;
 }
