@@ -13,6 +13,7 @@
  *   phases.c     the dynshm side of the latency measurements
  *   procs.c      two processes at once against one
  *   capacity.c   control-segment bytes per slot, the largest table
+ *   region.c     the preallocated region against posix's system calls
  *   report.c     the machine, the table, TSV and JSON
  */
 #ifndef DSM_BENCH_H
@@ -32,7 +33,14 @@
 
 /* ---- options ------------------------------------------------------------- */
 
-enum bench_phase { PHASE_BASE = 0, PHASE_LIVE, PHASE_PROCS, PHASE_CAPACITY, PHASE_COUNT };
+enum bench_phase {
+    PHASE_BASE = 0,
+    PHASE_LIVE,
+    PHASE_PROCS,
+    PHASE_CAPACITY,
+    PHASE_REGION,
+    PHASE_COUNT
+};
 
 struct bench_opts {
     bool quick;
@@ -183,6 +191,35 @@ const char *bench_size_str(size_t size, char *buf, size_t len);
 
 /* ---- phases (phases.c) -------------------------------------------------------- */
 
+struct dyn_arg {
+    size_t size;
+    dsm_handle handle; /* attach: a pinned segment nobody maps */
+};
+
+struct raw_arg {
+    struct raw_backend *rb;
+    struct raw_seg seg;
+    size_t size;
+    bool live;          /* attach: the object exists (destroy it at the end) */
+};
+
+/* The four cases of one size, in one interleaving group per pair. */
+struct bench_quad {
+    struct dyn_arg dc, da;
+    struct raw_arg rc, ra;
+    bool pinned;
+};
+
+/* A dynshm create and attach paired with the raw ones, for one size. */
+int bench_quad_setup(struct bench_quad *q, struct raw_backend *rb, size_t size);
+void bench_quad_teardown(struct bench_quad *q);
+/* Cases dyn create, raw create (group), dyn attach, raw attach (group + 1). */
+void bench_quad_cases(struct bench_quad *q, struct bench_case *c, int group);
+/* A latency row from a dynshm case and its raw partner (NULL: out of memory). */
+struct bench_row *bench_latency_row(struct bench_results *r, const char *test,
+                                    dsm_impl_type type, size_t size, uint64_t live,
+                                    struct bench_case *dyn, struct bench_case *raw);
+
 /* Per-backend data directory under o->tmpdir (created if missing). */
 int bench_datadir(const struct bench_opts *o, const char *name, char *buf, size_t len);
 
@@ -192,6 +229,16 @@ int bench_phase_live(const struct bench_opts *o, dsm_impl_type type, uint32_t sy
 int bench_phase_procs(const struct bench_opts *o, dsm_impl_type type, struct bench_results *r);
 int bench_phase_capacity(const struct bench_opts *o, dsm_impl_type type, uint32_t slots,
                          struct bench_results *r);
+
+int bench_phase_region(const struct bench_opts *o, struct bench_results *r);
+
+/*
+ * Set by the region phase around the phases it reuses: supervisors start
+ * with a region of this many bytes (min_dynamic_shared_memory), and rows
+ * name `bench_label` as their backend ("region").  0 and NULL otherwise.
+ */
+extern uint64_t bench_region_bytes;
+extern const char *bench_label;
 
 /* Start a supervisor on dir with this backend; capacities of 0 keep the defaults. */
 int bench_start(dsm_impl_type type, const char *dir, uint32_t slots, uint32_t mappings);

@@ -37,7 +37,8 @@ static void usage(FILE *f)
             "  --backends LIST  e.g. posix,sysv (default: every available backend)\n"
             "  --sizes LIST     e.g. 4k,64k,1m,64m (the default)\n"
             "  --live LIST      other live segments, e.g. 10,1000,10000,100000 (the default)\n"
-            "  --phases LIST    some of base,live,procs,capacity (default: all)\n"
+            "  --phases LIST    some of base,live,procs,capacity,region (default: all);\n"
+            "                   region: the preallocated region against posix's calls\n"
             "  --rounds N       interleaved rounds per group (default 200, quick 20)\n"
             "  --dir DIR        where the data directories go (default $TMPDIR or /tmp);\n"
             "                   the mmap backend's segments are files there\n"
@@ -132,16 +133,17 @@ static int add_live(const char *item, void *arg)
 
 static int add_phase(const char *item, void *arg)
 {
-    static const char *const names[] = {"base", "live", "procs", "capacity"};
+    static const char *const names[] = {"base", "live", "procs", "capacity", "region"};
     struct bench_opts *o = arg;
 
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < PHASE_COUNT; i++) {
         if (strcmp(item, names[i]) == 0) {
             o->phase[i] = true;
             return 0;
         }
     }
-    fprintf(stderr, "dsm_bench: unknown phase \"%s\" (base, live, procs, capacity)\n", item);
+    fprintf(stderr, "dsm_bench: unknown phase \"%s\" (base, live, procs, capacity, region)\n",
+            item);
     return -1;
 }
 
@@ -226,7 +228,7 @@ static int parse_options(struct bench_opts *o, int argc, char **argv)
             o->backend[t] = dsm_impl_type_available((dsm_impl_type)t);
     if (!phases)
         o->phase[PHASE_BASE] = o->phase[PHASE_LIVE] = o->phase[PHASE_PROCS] =
-            o->phase[PHASE_CAPACITY] = true;
+            o->phase[PHASE_CAPACITY] = o->phase[PHASE_REGION] = true;
     if (o->nsizes == 0)
         each_item("4k,64k,1m,64m", add_size, o);
     if (o->nlive == 0)
@@ -347,6 +349,8 @@ static int run(const struct bench_opts *o)
             first = t;
         rc = bench_phase_capacity(o, (dsm_impl_type)t, 1000000, &res);
     }
+    if (rc == 0 && o->phase[PHASE_REGION])
+        rc = bench_phase_region(o, &res);
     if (rc == 0 && o->capacity_max && first >= 0)
         rc = bench_phase_capacity(o, (dsm_impl_type)first, (uint32_t)largest_capacity(), &res);
     if (o->pin_cpus)

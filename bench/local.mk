@@ -14,6 +14,7 @@ bench_dsm_bench_SOURCES = \
 	bench/phases.c \
 	bench/procs.c \
 	bench/capacity.c \
+	bench/region.c \
 	bench/report.c
 bench_dsm_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src -I$(top_srcdir)/bench
 bench_dsm_bench_LDADD = libdynshm_core.la -lm

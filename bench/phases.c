@@ -42,6 +42,9 @@ int bench_datadir(const struct bench_opts *o, const char *name, char *buf, size_
     return 0;
 }
 
+uint64_t bench_region_bytes;
+const char *bench_label;
+
 /* Start a supervisor on dir with this backend; capacities of 0 keep the defaults. */
 int bench_start(dsm_impl_type type, const char *dir, uint32_t slots, uint32_t mappings)
 {
@@ -60,6 +63,10 @@ int bench_start(dsm_impl_type type, const char *dir, uint32_t slots, uint32_t ma
         snprintf(v, sizeof(v), "%" PRIu32, mappings);
         rc = dsm_settings_set(s, "dsm_max_mappings", v);
     }
+    if (rc == 0 && bench_region_bytes) {
+        snprintf(v, sizeof(v), "%" PRIu64, bench_region_bytes);
+        rc = dsm_settings_set(s, "min_dynamic_shared_memory", v);
+    }
     if (rc == 0)
         rc = dsm_supervisor_start(dir, s);
     dsm_settings_free(s);
@@ -69,18 +76,6 @@ int bench_start(dsm_impl_type type, const char *dir, uint32_t slots, uint32_t ma
 }
 
 /* ---- the timed operations ----------------------------------------------- */
-
-struct dyn_arg {
-    size_t size;
-    dsm_handle handle; /* attach: a pinned segment nobody maps */
-};
-
-struct raw_arg {
-    struct raw_backend *rb;
-    struct raw_seg seg;
-    size_t size;
-    bool live;          /* attach: the object exists (destroy it at the end) */
-};
 
 static int op_dyn_create(void *p)
 {
@@ -173,14 +168,7 @@ static void raw_target_drop(struct raw_arg *a)
     }
 }
 
-/* The four cases of one size, in one interleaving group per pair. */
-struct quad {
-    struct dyn_arg dc, da;
-    struct raw_arg rc, ra;
-    bool pinned;
-};
-
-static int quad_setup(struct quad *q, struct raw_backend *rb, size_t size)
+int bench_quad_setup(struct bench_quad *q, struct raw_backend *rb, size_t size)
 {
     int rc;
 
@@ -196,7 +184,7 @@ static int quad_setup(struct quad *q, struct raw_backend *rb, size_t size)
     return raw_target(&q->ra, rb, size);
 }
 
-static void quad_teardown(struct quad *q)
+void bench_quad_teardown(struct bench_quad *q)
 {
     raw_target_drop(&q->ra);
     if (q->pinned && dsm_unpin_segment(q->da.handle) < 0)
@@ -204,7 +192,7 @@ static void quad_teardown(struct quad *q)
     q->pinned = false;
 }
 
-static void quad_cases(struct quad *q, struct bench_case *c, int group)
+void bench_quad_cases(struct bench_quad *q, struct bench_case *c, int group)
 {
     c[0] = (struct bench_case){.label = "dyn create", .op = op_dyn_create, .arg = &q->dc,
                                .group = group};
@@ -217,7 +205,7 @@ static void quad_cases(struct quad *q, struct bench_case *c, int group)
 }
 
 /* Fill a latency row from a dynshm case and its raw partner. */
-static struct bench_row *latency_row(struct bench_results *r, const char *test,
+struct bench_row *bench_latency_row(struct bench_results *r, const char *test,
                                      dsm_impl_type type, size_t size, uint64_t live,
                                      struct bench_case *dyn, struct bench_case *raw)
 {
@@ -227,7 +215,8 @@ static struct bench_row *latency_row(struct bench_results *r, const char *test,
         return NULL;
     row->kind = ROW_LATENCY;
     snprintf(row->test, sizeof(row->test), "%s", test);
-    snprintf(row->backend, sizeof(row->backend), "%s", dsm_impl_type_name(type));
+    snprintf(row->backend, sizeof(row->backend), "%s",
+             bench_label ? bench_label : dsm_impl_type_name(type));
     row->size = size;
     row->live = live;
     bench_stats(dyn, &row->dyn_med, &row->dyn_p90);
@@ -241,7 +230,7 @@ static struct bench_row *latency_row(struct bench_results *r, const char *test,
 int bench_phase_base(const struct bench_opts *o, dsm_impl_type type, struct bench_results *r)
 {
     struct bench_case cases[4 * BENCH_MAX_SIZES];
-    struct quad q[BENCH_MAX_SIZES];
+    struct bench_quad q[BENCH_MAX_SIZES];
     struct raw_backend rb;
     char dir[600], mdir[700];
     int rc, nq = 0;
@@ -255,11 +244,11 @@ int bench_phase_base(const struct bench_opts *o, dsm_impl_type type, struct benc
     if ((rc = raw_open(&rb, type, o->guardian, mdir)) < 0)
         goto out;
     for (; nq < o->nsizes; nq++) {
-        if ((rc = quad_setup(&q[nq], &rb, o->sizes[nq])) < 0) {
+        if ((rc = bench_quad_setup(&q[nq], &rb, o->sizes[nq])) < 0) {
             nq++;
             goto out;
         }
-        quad_cases(&q[nq], &cases[4 * nq], 2 * nq);
+        bench_quad_cases(&q[nq], &cases[4 * nq], 2 * nq);
     }
     fprintf(stderr, "dsm_bench: %s: create/attach at %d size(s)...\n", dsm_impl_type_name(type),
             o->nsizes);
@@ -268,7 +257,7 @@ int bench_phase_base(const struct bench_opts *o, dsm_impl_type type, struct benc
     for (int i = 0; i < nq; i++) {
         struct bench_row *row;
 
-        row = latency_row(r, "create+destroy", type, o->sizes[i], 0, &cases[4 * i],
+        row = bench_latency_row(r, "create+destroy", type, o->sizes[i], 0, &cases[4 * i],
                           &cases[4 * i + 1]);
         if (row == NULL) {
             rc = -ENOMEM;
@@ -280,7 +269,7 @@ int bench_phase_base(const struct bench_opts *o, dsm_impl_type type, struct benc
         /* memfd's raw floor is posix's system calls (raw.c): issue 17's targets */
         row->target = type == DSM_IMPL_MEMFD ? 1.30 : 1.05;
         snprintf(row->note, sizeof(row->note), "%+.2f us", (row->dyn_med - row->raw_med) / 1e3);
-        row = latency_row(r, "attach+detach", type, o->sizes[i], 0, &cases[4 * i + 2],
+        row = bench_latency_row(r, "attach+detach", type, o->sizes[i], 0, &cases[4 * i + 2],
                           &cases[4 * i + 3]);
         if (row == NULL) {
             rc = -ENOMEM;
@@ -294,7 +283,7 @@ int bench_phase_base(const struct bench_opts *o, dsm_impl_type type, struct benc
     }
 out:
     for (int i = 0; i < nq; i++)
-        quad_teardown(&q[i]);
+        bench_quad_teardown(&q[i]);
     for (int i = 0; i < 4 * BENCH_MAX_SIZES; i++)
         bench_case_free(&cases[i]);
     raw_close(&rb);
@@ -358,7 +347,7 @@ int bench_phase_live(const struct bench_opts *o, dsm_impl_type type, uint32_t sy
     struct bench_case cases[4 * BENCH_MAX_LIVE];
     dsm_handle *handles = NULL;
     struct raw_backend rb;
-    struct quad q;
+    struct bench_quad q;
     char dir[600], mdir[700];
     int rc, ncounts = live_counts(o, type, sysv_limit, counts, r);
     uint64_t fill_ns = 0, filled = 0, unpin_ns = 0, unpinned = 0;
@@ -378,10 +367,10 @@ int bench_phase_live(const struct bench_opts *o, dsm_impl_type type, uint32_t sy
     snprintf(mdir, sizeof(mdir), "%s/dynshm_mmap", dir);
     if ((rc = raw_open(&rb, type, o->guardian, mdir)) < 0)
         goto out;
-    if ((rc = quad_setup(&q, &rb, BENCH_PAGE)) < 0)
+    if ((rc = bench_quad_setup(&q, &rb, BENCH_PAGE)) < 0)
         goto out;
     for (int k = 0; k < ncounts; k++)
-        quad_cases(&q, &cases[4 * k], 0);
+        bench_quad_cases(&q, &cases[4 * k], 0);
     for (int step = 0; step < 2 * ncounts; step++) {
         int k = step < ncounts ? step : 2 * ncounts - 1 - step;
 
@@ -396,7 +385,7 @@ int bench_phase_live(const struct bench_opts *o, dsm_impl_type type, uint32_t sy
     for (int k = 0; k < ncounts; k++) {
         for (int a = 0; a < 2; a++) {
             struct bench_case *dyn = &cases[4 * k + 2 * a], *base = &cases[2 * a];
-            struct bench_row *row = latency_row(r, a ? "attach+detach" : "create+destroy", type,
+            struct bench_row *row = bench_latency_row(r, a ? "attach+detach" : "create+destroy", type,
                                                 BENCH_PAGE, counts[k], dyn, dyn + 1);
             double base_med, base_p90, raw_base;
 
@@ -425,7 +414,7 @@ out:
                       "unpinned at %.1f us each",
                    dsm_impl_type_name(type), (double)fill_ns / (double)filled / 1e3,
                    (double)unpin_ns / (double)unpinned / 1e3);
-    quad_teardown(&q);
+    bench_quad_teardown(&q);
     for (int i = 0; i < 4 * BENCH_MAX_LIVE; i++)
         bench_case_free(&cases[i]);
     raw_close(&rb);

@@ -34,6 +34,7 @@ int main(void)
     srunner_add_suite(sr, suite_mq());
     srunner_add_suite(sr, suite_memfd());
     srunner_add_suite(sr, suite_hugepages());
+    srunner_add_suite(sr, suite_region());
     srunner_add_suite(sr, suite_hash());
     srunner_add_suite(sr, suite_registry());
     srunner_run_all(sr, CK_NORMAL);

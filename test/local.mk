@@ -23,7 +23,8 @@ test_check_dynshm_SOURCES = \
 	test/check_killpoints.c \
 	test/check_process.c \
 	test/check_memfd.c \
-	test/check_hugepages.c
+	test/check_hugepages.c \
+	test/check_region.c
 
 # A worker started by exec, for the lifecycle suite: public API only.
 check_PROGRAMS += test/exec_worker

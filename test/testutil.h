@@ -25,6 +25,7 @@ Suite *suite_area(void);
 Suite *suite_toc(void);
 Suite *suite_mq(void);
 Suite *suite_memfd(void);
+Suite *suite_region(void);
 Suite *suite_hugepages(void);
 Suite *suite_hash(void);
 Suite *suite_registry(void);

@@ -120,6 +120,9 @@ typedef struct dsm_segment_info {
     int64_t os_id;            /* sysv shmid, else -1 */
     const char *name;         /* its name in the system */
     uint32_t nholders;        /* processes holding a reference */
+    /* Appended with the preallocated region: */
+    bool region;              /* carved from the preallocated region
+                                 (min_dynamic_shared_memory); name is then the region's */
 } dsm_segment_info;
 
 typedef struct dsm_process_info {
@@ -156,6 +159,11 @@ typedef struct dsm_metrics {
     uint64_t processes;       /* gauge: registered processes */
     uint64_t peak_segments, peak_bytes, peak_processes; /* high-water marks */
     uint64_t bytes_created;   /* sum of the sizes of the segments created */
+    /* Appended with the preallocated region (min_dynamic_shared_memory): */
+    uint64_t region_size;      /* bytes of its pages; 0: the instance has none */
+    uint64_t region_hits;      /* creates served from it, without a system call */
+    uint64_t region_fallbacks; /* creates it could not serve (too large, or full) that went
+                                  to the backend */
 } dsm_metrics;
 
 /*

@@ -254,6 +254,8 @@ void dsm__control_carry_counters(struct dsm_control *ctl, const struct dsm_contr
     c->create_enospc += o->create_enospc;
     c->create_failed += o->create_failed;
     c->bytes_created += o->bytes_created;
+    c->region_hits += o->region_hits;
+    c->region_fallbacks += o->region_fallbacks;
     c->peak_segments = o->peak_segments > c->peak_segments ? o->peak_segments : c->peak_segments;
     c->peak_bytes = o->peak_bytes > c->peak_bytes ? o->peak_bytes : c->peak_bytes;
     c->peak_processes =

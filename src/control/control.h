@@ -92,6 +92,8 @@ enum dsm_proc_state { DSM_PROC_FREE = 0, DSM_PROC_ACTIVE = 1 };
 
 /* slot flags */
 #define DSM_SLOT_ORPHAN 0x1u /* adopted by repair: the supervisor holds its claim */
+#define DSM_SLOT_REGION 0x2u /* carved from the preallocated region (for operators: the
+                                region's own extent table is what destroy trusts) */
 
 struct dsm_control_slot { /* 48 bytes */
     uint64_t handle;
@@ -172,7 +174,18 @@ struct dsm_control_counters {
     uint64_t peak_segments, peak_bytes, peak_processes; /* high-water marks */
     uint64_t since_usec;     /* when counting began (the first control segment) */
     uint64_t bytes_created;  /* sum of the sizes of the segments created */
-    uint64_t reserved[4];
+    /*
+     * The preallocated region (min_dynamic_shared_memory), in what were
+     * spare words (zero in a table without one, so the layout stays 3):
+     * its size in bytes of pages, written once by the supervisor before
+     * any worker joins (0: no region), and the creates it served and
+     * those that fell back to the backend (relaxed atomic adds, like the
+     * create-failure counts).
+     */
+    uint64_t region_size;
+    uint64_t region_hits;
+    uint64_t region_fallbacks;
+    uint64_t reserved[1];
 };
 
 #define DSM_CONTROL_ANCHORS 4
@@ -328,6 +341,26 @@ int dsm__control_proc_unregister(struct dsm_control *ctl, uint32_t proc);
  */
 int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle *handle,
                               uint32_t *slot, uint32_t *ref);
+/*
+ * Memory for a new segment found inside the reservation's critical section
+ * (the preallocated region): serve(arg, handle, size) returns 0 when it
+ * served the request, 1 when it did not, or an error.  Called with the
+ * control lock held; it may take only locks below it (the region's).
+ */
+typedef int (*dsm_control_serve)(void *arg, dsm_handle handle, size_t size);
+
+/*
+ * Reserve, serve and publish in one critical section: 0 with the slot LIVE
+ * (refcnt 1, flagged DSM_SLOT_REGION); 1 with the slot reserved and
+ * CREATING, as after dsm__control_slot_reserve() (the caller goes on to the
+ * backend); or an error (nothing reserved, unless serve failed: then the
+ * slot is CREATING with the caller's claim, to release).  One lock round
+ * trip instead of two: the region's create is all bookkeeping.
+ */
+int dsm__control_slot_create_served(struct dsm_control *ctl, uint32_t proc, size_t size,
+                                    dsm_control_serve serve, void *arg, dsm_handle *handle,
+                                    uint32_t *slot, uint32_t *ref);
+
 /* After a name collision: give the reserved slot a new handle. */
 int dsm__control_slot_rehandle(struct dsm_control *ctl, uint32_t slot, uint32_t ref,
                                dsm_handle *handle);
@@ -349,6 +382,16 @@ int dsm__control_ref_acquire(struct dsm_control *ctl, uint32_t proc, dsm_handle 
  * or an error (the reference then stays counted, for a reset to remove).
  */
 int dsm__control_ref_release(struct dsm_control *ctl, uint32_t slot, uint32_t ref);
+/*
+ * dsm__control_ref_release(), except that a slot flagged DSM_SLOT_REGION
+ * whose count reaches zero is finished in the same section: give(arg,
+ * handle) returns its pages (0 on success) and the slot becomes FREE, and
+ * 2 is returned.  If give fails the slot stays DYING with the claim and 1
+ * is returned, as from dsm__control_ref_release().
+ */
+int dsm__control_ref_release_served(struct dsm_control *ctl, uint32_t slot, uint32_t ref,
+                                    int (*give)(void *arg, dsm_handle handle), void *arg);
+
 /*
  * Finish destroying (or abandon a creation whose object does not exist):
  * the CREATING or DYING slot becomes FREE and the claim ref is freed.

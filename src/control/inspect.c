@@ -155,6 +155,7 @@ static void copy_locked(const struct dsm_control *ctl, struct dsm__snapshot *sna
             o->created = s->created;
             o->state = s->state;
             o->pinned = s->pinned;
+            o->flags = s->flags;
         }
         (*nseg)++;
     }

@@ -64,6 +64,7 @@ struct dsm__snap_segment {
     uint32_t created;        /* seconds since the epoch */
     uint8_t state;           /* enum dsm_slot_state, never FREE */
     uint8_t pinned;
+    uint16_t flags;          /* DSM_SLOT_* (REGION: carved from the preallocated region) */
     uint32_t first_holder;   /* holders[first_holder .. + nholders] */
     uint32_t nholders;
 };

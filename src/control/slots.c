@@ -248,21 +248,19 @@ int dsm__control_proc_unregister(struct dsm_control *ctl, uint32_t proc)
 
 /* ---- segments ------------------------------------------------------------ */
 
-int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle *handle,
-                              uint32_t *slot_out, uint32_t *ref_out)
+/* The reservation, lock held: see dsm__control_slot_reserve(). */
+static int reserve_locked(struct dsm_control *ctl, uint32_t proc, dsm_handle *handle,
+                          uint32_t *slot_out, uint32_t *ref_out)
 {
     struct dsm_control_header *h = ctl->hdr;
     struct dsm_control_slot *s;
     uint32_t slot, ref;
     int rc;
 
-    if ((rc = dsm__control_lock(ctl)) < 0)
-        return rc;
     slot = h->slot_free;
     if (slot == NONE) {
         /* Atomic: failures after the reservation are counted without the lock. */
         __atomic_fetch_add(&h->counters.create_failed, 1, __ATOMIC_RELAXED);
-        dsm__control_unlock(ctl);
         return dsm__error(DSM_ENOSLOTS, "too many dynamic shared memory segments (%u exist; "
                                         "raise dsm_max_segments)", (unsigned)h->nslots);
     }
@@ -301,6 +299,56 @@ int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle
     *slot_out = slot;
     *ref_out = ref;
 out:
+    return rc;
+}
+
+int dsm__control_slot_reserve(struct dsm_control *ctl, uint32_t proc, dsm_handle *handle,
+                              uint32_t *slot_out, uint32_t *ref_out)
+{
+    int rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    rc = reserve_locked(ctl, proc, handle, slot_out, ref_out);
+    dsm__control_unlock(ctl);
+    return rc;
+}
+
+/* CREATING -> LIVE with refcnt 1 (lock held, claim checked). */
+static void publish_locked(struct dsm_control *ctl, struct dsm_control_slot *s, size_t size,
+                           int64_t os_id, uint16_t flags)
+{
+    s->size = size;
+    s->os_id = os_id;
+    s->flags |= flags;
+    s->refcnt = 1;
+    DSM_CTL_STEP();
+    DSM_CTL_STORE_LAST(s->state, (uint8_t)DSM_SLOT_LIVE);
+    ctl->hdr->creates++;
+    ctl->hdr->counters.live_bytes += size;
+    ctl->hdr->counters.bytes_created += size;
+    if (ctl->hdr->counters.live_bytes > ctl->hdr->counters.peak_bytes)
+        ctl->hdr->counters.peak_bytes = ctl->hdr->counters.live_bytes;
+    DSM_CTL_STEP();
+}
+
+int dsm__control_slot_create_served(struct dsm_control *ctl, uint32_t proc, size_t size,
+                                    dsm_control_serve serve, void *arg, dsm_handle *handle,
+                                    uint32_t *slot_out, uint32_t *ref_out)
+{
+    int rc, srv;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc;
+    rc = reserve_locked(ctl, proc, handle, slot_out, ref_out);
+    if (rc == 0) {
+        /* The slot is CREATING with our claim: a death from here on is a claim to finish. */
+        DSM_CTL_STEP();
+        srv = serve(arg, *handle, size);
+        if (srv == 0)
+            publish_locked(ctl, &ctl->slots[*slot_out], size, -1, DSM_SLOT_REGION);
+        rc = srv;
+    }
     dsm__control_unlock(ctl);
     return rc;
 }
@@ -331,19 +379,8 @@ int dsm__control_slot_publish(struct dsm_control *ctl, uint32_t slot, uint32_t r
     if ((rc = dsm__control_lock(ctl)) < 0)
         return rc;
     rc = check_claim(ctl, slot, ref, ST(DSM_SLOT_CREATING));
-    if (rc == 0) {
-        s->size = size;
-        s->os_id = os_id;
-        s->refcnt = 1;
-        DSM_CTL_STEP();
-        DSM_CTL_STORE_LAST(s->state, (uint8_t)DSM_SLOT_LIVE);
-        ctl->hdr->creates++;
-        ctl->hdr->counters.live_bytes += size;
-        ctl->hdr->counters.bytes_created += size;
-        if (ctl->hdr->counters.live_bytes > ctl->hdr->counters.peak_bytes)
-            ctl->hdr->counters.peak_bytes = ctl->hdr->counters.live_bytes;
-        DSM_CTL_STEP();
-    }
+    if (rc == 0)
+        publish_locked(ctl, s, size, os_id, 0);
     dsm__control_unlock(ctl);
     return rc;
 }
@@ -432,6 +469,37 @@ static int release_locked(struct dsm_control *ctl, uint32_t slot, uint32_t ref)
             s->size < h->counters.live_bytes ? s->size : h->counters.live_bytes;
     DSM_CTL_STEP();
     return ref_free(ctl, ref);
+}
+
+int dsm__control_ref_release_served(struct dsm_control *ctl, uint32_t slot, uint32_t ref,
+                                    int (*give)(void *arg, dsm_handle handle), void *arg)
+{
+    struct dsm_control_slot *s = &ctl->slots[slot];
+    int rc;
+
+    if ((rc = dsm__control_lock(ctl)) < 0)
+        return rc; /* the reference stays counted: a leak the next reset removes */
+    if ((rc = check_claim(ctl, slot, ref, ST(DSM_SLOT_LIVE))) < 0)
+        goto out;
+    ctl->hdr->counters.detaches++;
+    if (s->refcnt > 1) {
+        s->refcnt--;
+        DSM_CTL_STEP();
+        rc = ref_free(ctl, ref);
+        goto out;
+    }
+    s->refcnt = 0;
+    DSM_CTL_STEP();
+    DSM_CTL_STORE_LAST(s->state, (uint8_t)DSM_SLOT_DYING); /* the ref stays as the claim */
+    DSM_CTL_STEP();
+    rc = 1;
+    /* Its memory is pages of the region: give them back and free the slot here. */
+    if ((s->flags & DSM_SLOT_REGION) && give(arg, s->handle) == 0 &&
+        release_locked(ctl, slot, ref) == 0)
+        rc = 2;
+out:
+    dsm__control_unlock(ctl);
+    return rc;
 }
 
 int dsm__control_slot_release(struct dsm_control *ctl, uint32_t slot, uint32_t ref)

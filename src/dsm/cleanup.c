@@ -35,6 +35,7 @@
 
 #include "../control/inspect.h"
 #include "../control/state_file.h"
+#include "../dsm_impl/region.h"
 #include "cleanup.h"
 #include "dsm_int.h"
 
@@ -184,6 +185,31 @@ static void control_gone(dsm_impl_instance *old, const struct dsm_state_record *
         tell(g, DSM_GC_KEPT, "control segment", name, rec->control, dsm_errmsg(), NULL);
 }
 
+/*
+ * The region (min_dynamic_shared_memory) has a handle derived from the
+ * control segment's, so the state file names it too; its segments were
+ * only pages in it, gone with it.  Tried whether or not the control
+ * segment says there is one: a supervisor killed between creating the
+ * region and recording its size leaves one the table does not mention.
+ */
+static void region_gone(dsm_impl_instance *old, const struct dsm_state_record *rec,
+                        struct dsm__gc *g)
+{
+    dsm_impl_segment rseg = {.handle = dsm__region_handle(rec->control), .os_id = -1};
+    char name[DSM_IMPL_NAME_MAX];
+    int rc;
+
+    if (rec->backend == DSM_IMPL_NONE || rec->control == DSM_HANDLE_INVALID)
+        return;
+    dsm_impl_segment_name(old, rseg.handle, name, sizeof(name));
+    rc = g->flags & DSM_GC_DRY_RUN ? dsm__impl_probe(old, &rseg) : dsm_impl_destroy(old, &rseg);
+    if (g->flags & DSM_GC_DRY_RUN ? rc == 1 : rc == 0)
+        tell(g, g->flags & DSM_GC_DRY_RUN ? DSM_GC_WOULD_REMOVE : DSM_GC_REMOVED, "region", name,
+             rseg.handle, NULL, NULL);
+    else if (rc < 0 && rc != -ENOENT)
+        tell(g, DSM_GC_KEPT, "region", name, rseg.handle, dsm_errmsg(), NULL);
+}
+
 /* Steps 1-3 for a state file that validated and names this directory. */
 static int through_state(const char *datadir, const struct dsm_state_record *rec,
                          dsm_impl_instance *old, struct dsm__gc *g)
@@ -193,9 +219,12 @@ static int through_state(const char *datadir, const struct dsm_state_record *rec
     int rc;
 
     rc = dsm__control_attach(old, rec->control, &ctl);
-    if (rc == -ENOENT)
+    if (rc == -ENOENT) {
+        region_gone(old, rec, g); /* made after the control segment: normally gone too */
         return 0; /* never created, or already removed */
+    }
     if (rc == -ENODATA) {
+        region_gone(old, rec, g);
         control_gone(old, rec, g, "never initialised");
         return 0;
     }
@@ -206,6 +235,7 @@ static int through_state(const char *datadir, const struct dsm_state_record *rec
                  "back to the name-prefix sweep", dsm_errmsg());
         dsm__log(DSM_LOG_WARNING, "%s", msg);
         g->untrusted = true;
+        region_gone(old, rec, g); /* System V has no name to sweep it by */
         return 0;
     }
     /* Validated: its list can be trusted.  But not while its processes run. */
@@ -223,8 +253,10 @@ static int through_state(const char *datadir, const struct dsm_state_record *rec
     if (rc < 0)
         return rc;
     /* Keep the list while something it names could not be removed. */
-    if (left == 0)
+    if (left == 0) {
+        region_gone(old, rec, g);
         control_gone(old, rec, g, NULL);
+    }
     return 0;
 }
 

@@ -21,6 +21,7 @@
 
 #include "dsm_int.h"
 #include "keeper.h"
+#include "../dsm_impl/region.h"
 #include "services.h"
 
 struct dsm_process dsm__p = {
@@ -194,9 +195,26 @@ int dsm__finish_claim(uint32_t slot, uint32_t ref)
     return rc == 0;
 }
 
+/* dsm__control_ref_release_served()'s give: a region segment's pages back. */
+static int give_region(void *arg, dsm_handle handle)
+{
+    return dsm__region_free(arg, handle);
+}
+
 void dsm__release_ref(uint32_t slot, uint32_t ref)
 {
-    int rc = dsm__control_ref_release(&dsm__p.ctl, slot, ref);
+    int rc;
+
+    if (dsm__p.inst->region != NULL) {
+        /* A region segment's last reference frees pages and slot in one section. */
+        dsm__region_nest(true);
+        rc = dsm__control_ref_release_served(&dsm__p.ctl, slot, ref, give_region, dsm__p.inst);
+        dsm__region_nest(false);
+        if (rc == 2)
+            return;
+    } else {
+        rc = dsm__control_ref_release(&dsm__p.ctl, slot, ref);
+    }
 
     if (rc < 0)
         dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
@@ -213,7 +231,25 @@ void dsm__release_ref(uint32_t slot, uint32_t ref)
  */
 static void no_fork_inherit(dsm_segment *seg)
 {
+    /* A region segment is part of the region's mapping, which children do inherit. */
+    if (dsm__region_seg(&seg->impl)) {
+        seg->region = true;
+        return;
+    }
     seg->dontfork = madvise(seg->impl.address, seg->impl.size, MADV_DONTFORK) == 0;
+}
+
+/* The region's part of a create, called under the control lock (see dsm_create). */
+struct carve {
+    dsm_impl_segment *seg;
+    unsigned prep; /* what dsm__region_prepare() must do once the lock is released */
+};
+
+static int carve_region(void *arg, dsm_handle handle, size_t size)
+{
+    struct carve *c = arg;
+
+    return dsm__region_carve(dsm__p.inst, handle, size, c->seg, &c->prep);
 }
 
 /* ---- the API ---------------------------------------------------------------- */
@@ -237,14 +273,54 @@ int dsm_create(size_t size, int flags, dsm_segment **out)
     if (seg == NULL)
         return dsm__error(-ENOMEM, "out of memory");
 
-    rc = dsm__control_slot_reserve(&dsm__p.ctl, dsm__p.proc, &seg->handle, &seg->slot,
-                                   &seg->ref);
+    /*
+     * The region first: pages of memory every process already maps, carved
+     * and published in the same control-lock section as the reservation,
+     * no system call.  What does not fit, or finds it full, goes to the
+     * backend as before; both outcomes are counted for operators.
+     */
+    seg->slot = UINT32_MAX;
+    if (dsm__p.inst->region != NULL) {
+        struct carve c = {.seg = &seg->impl};
+
+        dsm__region_nest(true);
+        rc = dsm__control_slot_create_served(&dsm__p.ctl, dsm__p.proc, size, carve_region, &c,
+                                             &seg->handle, &seg->slot, &seg->ref);
+        dsm__region_nest(false);
+        if (rc == 0 || rc == 1)
+            __atomic_fetch_add(rc == 0 ? &dsm__p.ctl.hdr->counters.region_hits
+                                       : &dsm__p.ctl.hdr->counters.region_fallbacks,
+                               1, __ATOMIC_RELAXED);
+        if (rc == 0 && dsm__region_prepare(dsm__p.inst, &seg->impl, c.prep) != 0) {
+            /* No memory for pages the region had given back: the backend's turn. */
+            dsm__release_ref(seg->slot, seg->ref);
+            memset(&seg->impl, 0, sizeof(seg->impl));
+            seg->slot = UINT32_MAX;
+            rc = 1;
+        }
+    } else {
+        rc = 1;
+    }
+    if (rc == 1 && seg->slot == UINT32_MAX &&
+        (rc = dsm__control_slot_reserve(&dsm__p.ctl, dsm__p.proc, &seg->handle, &seg->slot,
+                                        &seg->ref)) == 0)
+        rc = 1;
     if (rc < 0) {
+        if (seg->slot != UINT32_MAX) { /* the region failed after the reservation */
+            struct dsm__saved_error e;
+
+            dsm__error_save(&e, rc);
+            dsm__control_slot_release(&dsm__p.ctl, seg->slot, seg->ref);
+            dsm__control_count_create_failure(&dsm__p.ctl, rc);
+            dsm__error_restore(&e);
+        }
         free(seg);
         if (rc == DSM_ENOSLOTS && (flags & DSM_CREATE_NULL_IF_MAXSEGMENTS))
             return 0;
         return rc;
     }
+    if (rc == 0) /* served from the region: published already */
+        goto mapped;
     /* A collision means someone else's object has our would-be name: new handle. */
     while ((rc = dsm_impl_create(dsm__p.inst, seg->handle, size, &seg->impl)) == -EEXIST &&
            ++tries < DSM_CREATE_MAX_TRIES) {
@@ -278,6 +354,7 @@ int dsm_create(size_t size, int flags, dsm_segment **out)
         free(seg);
         return dsm__error_restore(&e);
     }
+mapped:
     no_fork_inherit(seg);
 
     pthread_mutex_lock(&dsm__p.mu);
@@ -468,8 +545,9 @@ int dsm_pin_segment(dsm_segment *seg)
         return dsm__error(-EINVAL, "invalid dynamic shared memory segment");
     if ((rc = dsm__check_ready()) < 0)
         return rc;
-    /* memfd: the pin needs a holder that outlives every mapping, first (keeper.c). */
-    if ((kept = dsm__keeper_pin(seg)) < 0)
+    /* memfd: the pin needs a holder that outlives every mapping, first (keeper.c).
+     * A region segment needs none: the region outlives every segment in it. */
+    if ((kept = seg->region ? 0 : dsm__keeper_pin(seg)) < 0)
         return kept;
     if ((rc = dsm__control_pin(&dsm__p.ctl, seg->slot, seg->handle)) < 0 && kept == 1) {
         char msg[512];

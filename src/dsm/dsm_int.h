@@ -34,6 +34,7 @@ struct dsm_segment {
     bool attaching;                  /* a placeholder while attach runs: not usable yet */
     bool detaching;                  /* claimed by one detach (under mu): nobody else may */
     bool dontfork;                   /* MADV_DONTFORK took: fork children never see it */
+    bool region;                     /* carved from the preallocated region (region.c) */
     dsm_resowner *owner;             /* NULL: session lifetime */
     dsm_segment *owner_prev, *owner_next;
     dsm_segment *hash_next;
@@ -70,6 +71,7 @@ struct dsm_process {
     uint32_t proc;
     int lock_fd;        /* supervisor: holds the data directory lock */
     uint32_t nslots, nprocs, nrefs;
+    uint64_t region;    /* supervisor: min_dynamic_shared_memory (bytes; 0: none) */
     dsm_segment **buckets;
     size_t nbuckets, nsegs;
     dsm_segment *all;

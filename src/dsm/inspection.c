@@ -20,6 +20,7 @@
 #include "../control/inspect.h"
 #include "datadir.h"
 #include "dsm_int.h"
+#include "../dsm_impl/region.h"
 
 struct dsm_inspection {
     struct dsm__snapshot snap;   /* first: its header is 64-byte aligned */
@@ -57,8 +58,17 @@ static int derive(struct dsm_inspection *x, const dsm_impl_instance *inst)
         const struct dsm__snap_segment *g = &s->segs[i];
         char name[DSM_IMPL_NAME_MAX];
 
-        if (dsm_impl_segment_name(inst, g->handle, name, sizeof(name)) < 0)
+        if (g->flags & DSM_SLOT_REGION) {
+            /* No object of its own: name the region it lives in. */
+            char r[DSM_IMPL_NAME_MAX - 16];
+
+            if (dsm_impl_segment_name(inst, dsm__region_handle(s->hdr.control_handle), r,
+                                      sizeof(r)) < 0)
+                r[0] = '\0';
+            snprintf(name, sizeof(name), "region %s", r);
+        } else if (dsm_impl_segment_name(inst, g->handle, name, sizeof(name)) < 0) {
             name[0] = '\0';
+        }
         if ((x->names[i] = strdup(name)) == NULL)
             return dsm__error(-ENOMEM, "out of memory");
         if (g->state != DSM_SLOT_LIVE)
@@ -232,6 +242,7 @@ int dsm_inspect_segment(const dsm_inspection *x, size_t i, dsm_segment_info *out
     info.os_id = g->os_id;
     info.name = x->names[i];
     info.nholders = g->nholders;
+    info.region = (g->flags & DSM_SLOT_REGION) != 0;
     return copy_out(out, size, &info, sizeof(info));
 }
 
@@ -267,6 +278,9 @@ int dsm_inspect_metrics(const dsm_inspection *x, dsm_metrics *out, size_t size)
     m.peak_bytes = c->peak_bytes;
     m.peak_processes = c->peak_processes;
     m.bytes_created = c->bytes_created;
+    m.region_size = c->region_size;
+    m.region_hits = c->region_hits;
+    m.region_fallbacks = c->region_fallbacks;
     return copy_out(out, size, &m, sizeof(m));
 }
 

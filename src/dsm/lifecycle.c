@@ -30,6 +30,7 @@
 #include "datadir.h"
 #include "dsm_int.h"
 #include "keeper.h"
+#include "../dsm_impl/region.h"
 
 static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
@@ -105,6 +106,7 @@ struct config {
     uint32_t nslots, nprocs, nrefs;
     int huge;           /* DSM_HUGE_* */
     int64_t huge_size;  /* bytes; 0: the system's default */
+    int64_t region;     /* min_dynamic_shared_memory in bytes; 0: no region */
 };
 
 static int get_count(const dsm_settings *s, const char *name, uint32_t max, uint32_t *out)
@@ -149,6 +151,21 @@ static int read_config(const dsm_settings *given, struct config *c)
                   : strcmp(type, "try") == 0 ? DSM_HUGE_TRY : DSM_HUGE_OFF;
     if (rc == 0)
         rc = dsm_settings_get_int(s, "huge_page_size", &c->huge_size);
+    if (rc == 0)
+        rc = dsm_settings_get_int(s, "min_dynamic_shared_memory", &c->region);
+    if (rc == 0 && c->region > 0 && c->type == DSM_IMPL_NONE) {
+        rc = dsm__error(-EINVAL, "min_dynamic_shared_memory = %lld cannot be used with "
+                                 "dynamic_shared_memory_type = none", (long long)c->region);
+        dsm__errhint(rc, "Set min_dynamic_shared_memory to 0, or choose a backend.");
+    }
+    /* The region's pages are normal pages: "on" promises every segment huge ones. */
+    if (rc == 0 && c->region > 0 && c->huge == DSM_HUGE_ON) {
+        rc = dsm__error(-EINVAL, "min_dynamic_shared_memory = %lld cannot be used with "
+                                 "huge_pages = on: the region's segments use normal pages",
+                        (long long)c->region);
+        dsm__errhint(rc, "Set huge_pages to try (small segments then come from the region, "
+                         "on normal pages), or min_dynamic_shared_memory to 0.");
+    }
     dsm_settings_free(own);
     return rc;
 }
@@ -211,6 +228,25 @@ static void control_too_large(int rc, size_t size)
 }
 
 /*
+ * Unmap and destroy the region (if this process has one, or one may exist
+ * under the handle derived from `control`): shut-down, crash reset and a
+ * failed start-up.  The pages of its segments go with it.
+ */
+static void stop_region(dsm_handle control)
+{
+    dsm_impl_segment r = {.handle = dsm__region_handle(control), .os_id = -1};
+    int rc;
+
+    if (dsm__p.inst->region == NULL && dsm__p.ctl.hdr != NULL &&
+        dsm__p.ctl.hdr->counters.region_size == 0)
+        return;
+    dsm__region_detach(dsm__p.inst);
+    rc = dsm_impl_destroy(dsm__p.inst, &r);
+    if (rc < 0 && rc != -ENOENT)
+        dsm__log(DSM_LOG_WARNING, "%s", dsm_errmsg());
+}
+
+/*
  * Create this instance's control segment, recording its handle in the state
  * file *before* creating it: a kill at any instant after this leaves a
  * state file naming every control segment that may exist, so the next
@@ -220,6 +256,7 @@ static void control_too_large(int rc, size_t size)
 static int start_control(void)
 {
     struct dsm_state_record rec = {0};
+    uint64_t region = dsm__p.region;
     int rc;
 
     rec.instance_id = instance_id(dsm__p.inst);
@@ -264,14 +301,28 @@ static int start_control(void)
             in->huge_active ? (uint32_t)in->huge_mode |
                                   ((uint32_t)dsm__huge_shift(in->huge_size) << 8)
                             : 0;
-        rc = register_self(DSM_PROC_SUPERVISOR);
+        /*
+         * The region after the control segment, under a handle derived from
+         * its (dsm__region_handle), so whatever finds the control segment
+         * after a crash finds the region; its size is recorded for exec'd
+         * workers before any can join.
+         */
+        if (region > 0) {
+            rc = dsm__region_create(dsm__p.inst, dsm__region_handle(rec.control), region,
+                                    dsm__p.nslots);
+            if (rc == 0)
+                dsm__p.ctl.hdr->counters.region_size = region;
+        }
     }
+    if (rc == 0)
+        rc = register_self(DSM_PROC_SUPERVISOR);
     if (rc < 0) {
         struct dsm__saved_error e;
 
         if (dsm__p.ctl.hdr == NULL && (rc == -ENOSPC || rc == -ENOMEM || rc == -EINVAL))
             control_too_large(rc, rec.size);
         dsm__error_save(&e, rc);
+        stop_region(rec.control);
         if (dsm__p.ctl.hdr != NULL) {
             dsm_impl_segment c = dsm__p.ctl.map;
 
@@ -298,6 +349,7 @@ static int stop_control(struct dsm_control_header *counters)
         return 0;
     c = dsm__p.ctl.map;
     n = dsm__control_destroy_all(dsm__p.inst, &dsm__p.ctl, NULL, NULL, NULL);
+    stop_region(c.handle); /* after its segments, before the table that finds it */
     /* A reset keeps the counters (its own destroys included); the lock is not copied. */
     if (counters != NULL)
         memcpy(counters, dsm__p.ctl.hdr, offsetof(struct dsm_control_header, lock));
@@ -394,6 +446,7 @@ int dsm_supervisor_start(const char *datadir, const dsm_settings *settings)
     dsm__p.nslots = c.nslots;
     dsm__p.nprocs = c.nprocs;
     dsm__p.nrefs = c.nrefs;
+    dsm__p.region = (uint64_t)c.region;
     dsm__p.pid = getpid();
     rc = start_control();
     if (rc < 0)
@@ -528,9 +581,16 @@ int dsm_worker_attach(const char *datadir)
         if ((huge & 0xff) != 0 && (huge >> 8 & 0xff) < 40)
             rc = dsm__impl_set_huge_pages(dsm__p.inst, (int)(huge & 0xff),
                                           (size_t)1 << (huge >> 8 & 0xff));
+        /* The region, if the supervisor made one: its size is in the control segment. */
+        uint64_t region = dsm__p.ctl.hdr->counters.region_size;
+
+        if (rc == 0 && region > 0)
+            rc = dsm__region_attach(dsm__p.inst, dsm__region_handle(rec.control), region,
+                                    dsm__p.ctl.hdr->nslots);
         if (rc == 0)
             rc = register_self(DSM_PROC_EXECED);
         if (rc < 0) {
+            dsm__region_detach(dsm__p.inst);
             dsm__control_detach(dsm__p.inst, &dsm__p.ctl);
             goto fail;
         }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "dsm_impl_int.h"
+#include "region.h"
 
 static const struct {
     const char *name;
@@ -162,6 +163,7 @@ void dsm_impl_instance_close(dsm_impl_instance *inst)
 {
     if (inst == NULL)
         return;
+    dsm__region_detach(inst);
     if (inst->ops->close)
         inst->ops->close(inst);
     free(inst->dirpath);
@@ -215,6 +217,9 @@ int dsm_impl_attach(dsm_impl_instance *inst, dsm_handle handle, dsm_impl_segment
 
     if (rc < 0)
         return rc;
+    /* A segment carved from the region: no system call (region.c). */
+    if (inst->region != NULL && dsm__region_lookup(inst, handle, seg) == 0)
+        return 0;
     memset(seg, 0, sizeof(*seg));
     seg->os_id = -1;
     return inst->ops->attach(inst, handle, seg);
@@ -229,6 +234,10 @@ int dsm_impl_detach(dsm_impl_instance *inst, dsm_impl_segment *seg)
     if (seg->address == NULL)
         return dsm__error(-EINVAL, "shared memory segment %016llx is not mapped",
                           (unsigned long long)seg->handle);
+    if (dsm__region_seg(seg)) { /* part of the region's mapping, which stays */
+        seg->address = NULL;
+        return 0;
+    }
     return inst->ops->detach(inst, seg);
 }
 
@@ -237,6 +246,9 @@ int dsm_impl_destroy(dsm_impl_instance *inst, const dsm_impl_segment *seg)
     int rc = check_common(inst, seg ? seg->handle : 0, seg);
 
     if (rc < 0 || seg == NULL) /* the second test only tells the analyzer */
+        return rc;
+    /* Every destroy path (detach, unpin, reclaim, reset) asks the region first. */
+    if (inst->region != NULL && (rc = dsm__region_free(inst, seg->handle)) != -ENOENT)
         return rc;
     return inst->ops->destroy(inst, seg);
 }
@@ -253,6 +265,12 @@ int dsm__impl_probe(const dsm_impl_instance *inst, const dsm_impl_segment *seg)
 {
     if (inst == NULL || seg == NULL || seg->handle == DSM_HANDLE_INVALID)
         return dsm__error(-EINVAL, "nothing to probe");
+    if (inst->region != NULL) {
+        dsm_impl_segment r;
+
+        if (dsm__region_lookup(inst, seg->handle, &r) == 0)
+            return 1;
+    }
     return inst->ops->probe ? inst->ops->probe(inst, seg) : 0;
 }
 
@@ -266,7 +284,8 @@ int dsm__impl_sweep(dsm_impl_instance *inst, dsm_handle keep, int dry_run,
 
 int dsm__impl_export_fd(const dsm_impl_instance *inst, const dsm_impl_segment *seg)
 {
-    if (inst == NULL || seg == NULL || seg->address == NULL || inst->ops->export_fd == NULL)
+    if (inst == NULL || seg == NULL || seg->address == NULL || inst->ops->export_fd == NULL ||
+        dsm__region_seg(seg))
         return -ENOTSUP;
     return inst->ops->export_fd(inst, seg);
 }
@@ -287,7 +306,7 @@ int dsm__impl_unhold(dsm_impl_instance *inst, dsm_handle handle)
 
 void dsm__impl_forget(dsm_impl_instance *inst, dsm_impl_segment *seg)
 {
-    if (inst != NULL && seg != NULL && inst->ops->forget != NULL)
+    if (inst != NULL && seg != NULL && inst->ops->forget != NULL && !dsm__region_seg(seg))
         inst->ops->forget(inst, seg);
 }
 

@@ -85,6 +85,7 @@ struct dsm_impl_instance {
     int dirfd;            /* mmap: the segment directory; otherwise -1 */
     char *dirpath;        /* mmap: its path, for messages; otherwise NULL */
     void *priv;           /* backend state (memfd: registry and holds); NULL otherwise */
+    struct dsm__region *region; /* the preallocated region, when mapped (region.c) */
     /* huge pages (hugepages.c): set once by dsm__impl_set_huge_pages() */
     int huge_mode;        /* DSM_HUGE_OFF, DSM_HUGE_TRY, DSM_HUGE_ON */
     bool huge_active;     /* creates ask for huge pages of huge_size bytes */

@@ -15,4 +15,6 @@ libdynshm_core_la_SOURCES += \
 	src/dsm_impl/dsm_impl_memfd.c \
 	src/dsm_impl/memfd_registry.h \
 	src/dsm_impl/memfd_registry.c \
-	src/dsm_impl/hugepages.c
+	src/dsm_impl/hugepages.c \
+	src/dsm_impl/region.h \
+	src/dsm_impl/region.c

@@ -82,6 +82,9 @@ static const struct builtin builtins[] = {
     BUILTIN_INT("huge_page_size", 0, 0, INT64_C(1) << 34, DSM_UNIT_BYTES,
                 "the huge page size to use; 0 means the system's default (Hugepagesize in "
                 "/proc/meminfo)"),
+    BUILTIN_INT("min_dynamic_shared_memory", 0, 0, INT64_C(1) << 40, DSM_UNIT_BYTES,
+                "bytes of a region the supervisor preallocates at start-up, from which "
+                "segments that fit are carved without a system call; 0 means no region"),
     BUILTIN_ENUM("dsm_crash_policy", "reset",
                  "what the supervisor does when a worker dies: reset destroys everything, "
                  "reclaim releases only the dead worker's references",

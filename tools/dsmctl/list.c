@@ -324,6 +324,8 @@ static int print_json(const struct dsmctl_options *o, dsm_inspection *insp,
                (long long)((int64_t)now - s.created));
         if (s.os_id >= 0)
             printf(", \"os_id\": %lld", (long long)s.os_id);
+        /* Added with the region (format 1 only gains keys): pages of the region, no object. */
+        printf(", \"region\": %s", s.region ? "true" : "false");
         printf(", \"namespace\": \"" DSMCTL_DEFAULT_NAMESPACE "\"}");
     }
     printf("%s],\n  \"processes\": [", nseg ? "\n  " : "");

@@ -83,6 +83,12 @@ static void print_control(const struct dsmctl_options *o, dsm_inspection *insp,
               (unsigned long long)m.detaches, (unsigned long long)m.reclaims);
         field("failed creates:", "%llu for lack of memory, %llu otherwise",
               (unsigned long long)m.create_enospc, (unsigned long long)m.create_failed);
+        if (m.region_size > 0)
+            field("region:", "%s%s (min_dynamic_shared_memory); %llu creates served from it, "
+                             "%llu fell back to the backend",
+                  dsmctl_format_size(m.region_size, o->human, when, sizeof(when)),
+                  o->human ? "" : " bytes", (unsigned long long)m.region_hits,
+                  (unsigned long long)m.region_fallbacks);
         field("high water:", "%llu segments, %s%s, %llu processes",
               (unsigned long long)m.peak_segments,
               dsmctl_format_size(m.peak_bytes, o->human, when, sizeof(when)),
@@ -158,7 +164,10 @@ static void json_metrics(dsm_inspection *insp)
     json_u64("processes", m.processes, false);
     json_u64("peak_segments", m.peak_segments, false);
     json_u64("peak_bytes", m.peak_bytes, false);
-    json_u64("peak_processes", m.peak_processes, true);
+    json_u64("peak_processes", m.peak_processes, false);
+    json_u64("region_size", m.region_size, false);
+    json_u64("region_hits", m.region_hits, false);
+    json_u64("region_fallbacks", m.region_fallbacks, true);
     printf("}");
 }
 
