@@ -144,6 +144,7 @@ static void set_view(dsm_hash *t, dsm_area *area, const dsm_hash_params *p)
     t->compare = p->compare ? p->compare
                             : (p->key_kind == DSM_HASH_KEY_STRING ? compare_string : compare_bytes);
     t->fast8 = p->hash == NULL && p->key_kind == DSM_HASH_KEY_BINARY && p->key_size == 8;
+    t->fast_lookup = t->fast8 && p->entry_size % 8 == 0;
 }
 
 int dsm_hash_create(dsm_area *area, const dsm_hash_params *params, dsm_hash **out)
@@ -721,15 +722,14 @@ static inline void cpu_relax(void)
 #endif
 }
 
-int dsm_hash_lookup(dsm_hash *table, const void *key, void *copy)
+/* Every key kind, with retries and the fallback to the lock. */
+static __attribute__((noinline)) int lookup_general(dsm_hash *table, const void *key, void *copy)
 {
     struct part *p;
     uint64_t h;
     void *e;
     int rc;
 
-    if (table == NULL || copy == NULL)
-        return dsm__error(-EINVAL, "invalid argument to dsm_hash_lookup");
     if (table->key_kind == DSM_HASH_KEY_STRING && (rc = check_key(table, key)) < 0)
         return rc;
     h = dsm__hash_key_hash(table, key);
@@ -786,4 +786,70 @@ int dsm_hash_lookup(dsm_hash *table, const void *key, void *copy)
         dsm_hash_release(table, e);
     }
     return rc;
+}
+
+/*
+ * One optimistic pass for 8-byte keys with the built-in functions, the
+ * common case.  It is kept small on purpose: lookups of a large table are
+ * bound by cache misses, and a processor overlaps the misses of successive
+ * lookups only as far as its reorder window reaches, so every instruction
+ * on this path costs parallelism.  Anything unusual (a writer inside, a bad
+ * array word, an unmapped segment, a failed version check, a probe longer
+ * than the array) goes to lookup_general(), which repeats the work with
+ * retries and the lock; nothing read here is trusted before it is bounded.
+ */
+int dsm_hash_lookup(dsm_hash *table, const void *key, void *copy)
+{
+    const struct part *p;
+    const char *base;
+    uint64_t k, h, w, mask, i, len;
+    uint32_t s1;
+    unsigned l2;
+    int found = 0;
+
+    if (__builtin_expect(table == NULL || copy == NULL, 0))
+        return dsm__error(-EINVAL, "invalid argument to dsm_hash_lookup");
+    if (!table->fast_lookup)
+        return lookup_general(table, key, copy);
+    memcpy(&k, key, 8);
+    h = dsm__mix64(k ^ HASH_SEED);
+    h = h ? h : 1;
+    p = part_of(table, h);
+    s1 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+    if (__builtin_expect((s1 & 1) != 0 ||
+                             __atomic_load_n(&table->hdr->inconsistent, __ATOMIC_RELAXED) != 0,
+                         0))
+        return lookup_general(table, key, copy);
+    w = __atomic_load_n(&p->slots, __ATOMIC_RELAXED);
+    if (w != 0) {
+        l2 = SLOTS_LOG2(w);
+        if (__builtin_expect(l2 < MIN_LOG2 || l2 > MAX_LOG2, 0))
+            return lookup_general(table, key, copy);
+        mask = ((uint64_t)1 << l2) - 1;
+        len = (mask + 1) * table->slot_size;
+        base = span_mapped(table->area, SLOTS_PTR(w), len);
+        if (__builtin_expect(base == NULL, 0))
+            return lookup_general(table, key, copy);
+        i = h & mask;
+        for (uint64_t n = 0;; n++, i = (i + 1) & mask) {
+            const char *s = base + i * table->slot_size;
+            uint64_t sh = __atomic_load_n((const uint64_t *)(const void *)s, __ATOMIC_RELAXED);
+
+            if (sh == h && memcmp(s + 8, &k, 8) == 0) {
+                /* Word by word: a call to memcpy would cost more than the copy. */
+                for (size_t j = 0; j < table->entry_size; j += 8)
+                    memcpy((char *)copy + j, s + 8 + j, 8);
+                found = 1;
+                break;
+            }
+            if (sh == 0)
+                break;
+            if (__builtin_expect(n == mask, 0))
+                return lookup_general(table, key, copy);
+        }
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__builtin_expect(__atomic_load_n(&p->seq, __ATOMIC_RELAXED) != s1, 0))
+        return lookup_general(table, key, copy);
+    return found;
 }
