@@ -310,30 +310,9 @@ static int inconsistent(void)
                       "shared hash table is inconsistent: a process died while updating it");
 }
 
-/* Lock p; in write mode the version goes odd until dsm__hash_unlock(). */
-int dsm__hash_lock(dsm_hash *t, struct part *p, bool write)
+/* dsm_lock_acquire() failed with rc: a dead holder, a corrupt lock or another error. */
+static __attribute__((noinline)) int lock_failed(dsm_hash *t, struct part *p, int rc)
 {
-    int rc;
-
-    if (__atomic_load_n(&t->hdr->inconsistent, __ATOMIC_ACQUIRE))
-        return inconsistent();
-    dsm__critical_enter();
-    rc = dsm_lock_acquire(&p->lock, -1);
-    if (rc == 0) {
-        if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) & 1) {
-            /* Odd with the lock free: only a scribble does this. */
-            dsm_lock_release(&p->lock);
-            dsm__critical_leave();
-            return dsm__error(DSM_ECORRUPT, "hash table partition %u has a bad version",
-                              (unsigned)(p - t->parts));
-        }
-        if (write) {
-            __atomic_store_n(&p->seq, p->seq + 1, __ATOMIC_RELAXED);
-            __atomic_thread_fence(__ATOMIC_RELEASE);
-        }
-        HASH_STEP();
-        return 0;
-    }
     if (rc == -EOWNERDEAD || rc == -ENOTRECOVERABLE) {
         __atomic_store_n(&t->hdr->inconsistent, 1, __ATOMIC_RELEASE);
         if (rc == -EOWNERDEAD) {
@@ -349,6 +328,38 @@ int dsm__hash_lock(dsm_hash *t, struct part *p, bool write)
         return dsm__error(DSM_ECORRUPT, "hash table partition %u has a corrupt lock",
                           (unsigned)(p - t->parts));
     return rc;
+}
+
+/* Lock p; in write mode the version goes odd until dsm__hash_unlock(). */
+static inline __attribute__((always_inline)) int lock_part(dsm_hash *t, struct part *p,
+                                                           bool write)
+{
+    int rc;
+
+    if (__builtin_expect(__atomic_load_n(&t->hdr->inconsistent, __ATOMIC_ACQUIRE) != 0, 0))
+        return inconsistent();
+    dsm__critical_enter();
+    rc = dsm_lock_acquire(&p->lock, -1);
+    if (__builtin_expect(rc != 0, 0))
+        return lock_failed(t, p, rc);
+    if (__builtin_expect((__atomic_load_n(&p->seq, __ATOMIC_RELAXED) & 1) != 0, 0)) {
+        /* Odd with the lock free: only a scribble does this. */
+        dsm_lock_release(&p->lock);
+        dsm__critical_leave();
+        return dsm__error(DSM_ECORRUPT, "hash table partition %u has a bad version",
+                          (unsigned)(p - t->parts));
+    }
+    if (write) {
+        __atomic_store_n(&p->seq, p->seq + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+    }
+    HASH_STEP();
+    return 0;
+}
+
+int dsm__hash_lock(dsm_hash *t, struct part *p, bool write)
+{
+    return lock_part(t, p, write);
 }
 
 void dsm__hash_unlock(struct part *p)
@@ -389,7 +400,7 @@ static int check_key(dsm_hash *t, const void *key)
 }
 
 /* Under the lock: the slot holding key, or the empty slot ending its probe. */
-static int probe(dsm_hash *t, const struct arr *a, uint64_t h, const void *key, uint64_t *pos)
+static inline __attribute__((always_inline)) int probe(dsm_hash *t, const struct arr *a, uint64_t h, const void *key, uint64_t *pos)
 {
     uint64_t i = h & a->mask;
 
@@ -539,7 +550,7 @@ static int lock_and_probe(dsm_hash *t, const void *key, bool exclusive, struct p
     *h = dsm__hash_key_hash(t, key);
     *pp = part_of(t, *h);
     *locked = false;
-    if ((rc = dsm__hash_lock(t, *pp, exclusive)) < 0)
+    if ((rc = lock_part(t, *pp, exclusive)) < 0)
         return rc;
     *locked = true;
     rc = dsm__hash_array(t, *pp, a);
@@ -611,11 +622,18 @@ int dsm_hash_find_or_insert(dsm_hash *table, const void *key, void **entry)
             goto fail;
     }
     s = slot_at(table, &a, pos);
-    memset(s + 8, 0, table->slot_size - 8);
-    if (table->key_kind == DSM_HASH_KEY_STRING)
-        memcpy(s + 8, key, strlen(key) + 1); /* fits: check_key() */
-    else
-        memcpy(s + 8, key, table->key_size);
+    if (table->fast8) {
+        /* Word stores, no calls: the common case of 8-byte keys. */
+        memcpy(s + 8, key, 8);
+        for (size_t j = 16; j < table->slot_size; j += 8)
+            memset(s + j, 0, 8);
+    } else {
+        memset(s + 8, 0, table->slot_size - 8);
+        if (table->key_kind == DSM_HASH_KEY_STRING)
+            memcpy(s + 8, key, strlen(key) + 1); /* fits: check_key() */
+        else
+            memcpy(s + 8, key, table->key_size);
+    }
     HASH_STEP();
     *(uint64_t *)(void *)s = h;
     HASH_STEP();
