@@ -76,6 +76,7 @@ struct dsm_hash {
     int key_kind;
     bool fast8; /* built-in functions on 8-byte binary keys */
     bool fast_lookup; /* fast8 and whole words of entry: dsm_hash_lookup()'s short path */
+    bool prefetchw;   /* the processor has PREFETCHW */
     dsm_hash_hash_fn hash;
     dsm_hash_compare_fn compare;
     void *arg;
