@@ -421,7 +421,8 @@ static int check_key(dsm_hash *t, const void *key)
 }
 
 /* Under the lock: the slot holding key, or the empty slot ending its probe. */
-static inline __attribute__((always_inline)) int probe(dsm_hash *t, const struct arr *a, uint64_t h, const void *key, uint64_t *pos)
+static inline __attribute__((always_inline)) int probe(dsm_hash *t, const struct arr *a, uint64_t h,
+                                                       const void *key, uint64_t *pos)
 {
     uint64_t i = h & a->mask;
 
