@@ -75,6 +75,8 @@ struct dsm_hash {
     unsigned nparts, part_shift;
     int key_kind;
     bool fast8; /* built-in functions on 8-byte binary keys */
+    bool fast_lookup; /* fast8 and whole words of entry: dsm_hash_lookup()'s short path */
+    bool prefetchw;   /* the processor has PREFETCHW */
     dsm_hash_hash_fn hash;
     dsm_hash_compare_fn compare;
     void *arg;
@@ -150,6 +152,21 @@ static inline char *span_address(dsm_area *area, dsm_pointer p, uint64_t len)
         return NULL;
     e = dsm_area_get_address(area, p + len - 1);
     return e == a + len - 1 ? a : NULL;
+}
+
+/*
+ * span_address() when the segment is already mapped in this process, NULL
+ * otherwise (the caller then takes its slow path): no call, so a caller on
+ * a hot path keeps its registers.
+ */
+static inline const char *span_mapped(dsm_area *area, dsm_pointer p, uint64_t len)
+{
+    const struct dsm__area_view *v = (const struct dsm__area_view *)(const void *)area;
+    uint32_t s = DSM_POINTER_SEGMENT(p) & (DSM_AREA_MAX_SEGMENTS - 1);
+    uint64_t o = DSM_POINTER_OFFSET(p), lim = v->map[s].limit;
+    const char *b = v->map[s].base;
+
+    return b != NULL && o - 1 < lim - 1 && len <= lim - o ? b + o : NULL;
 }
 
 /* The partition's array, validated; base NULL if it has none. */
