@@ -76,6 +76,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "../common/robust_mutex.h"
 #include "../control/control.h" /* the kill-point hook only (DSM_CTL_STEP) */
 #include "region.h"
 
@@ -296,26 +297,10 @@ static uint64_t repair(struct dsm__region *r)
 
 /* ---- the lock ---------------------------------------------------------------------- */
 
-static int init_lock(pthread_mutex_t *m)
-{
-    pthread_mutexattr_t a;
-    int rc;
-
-    if ((rc = pthread_mutexattr_init(&a)) != 0)
-        return rc;
-    rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    if (rc == 0)
-        rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    if (rc == 0)
-        rc = pthread_mutex_init(m, &a);
-    pthread_mutexattr_destroy(&a);
-    return rc;
-}
-
 /*
- * Waits are sliced (20 ms) for the reason control.c gives: a holder
- * SIGKILLed between releasing the word and waking a waiter must cost a
- * delay, not a hang.  Uncontended locking is one atomic, no system call.
+ * Waits are sliced (src/common/robust_mutex.c): a holder SIGKILLed between
+ * releasing the word and waking a waiter must cost a delay, not a hang.
+ * Uncontended locking is one atomic, no system call.
  */
 static inline void cpu_relax(void)
 {
@@ -345,17 +330,8 @@ static int lock(struct dsm__region *r)
         rc = pthread_mutex_trylock(&h->lock);
     }
 
-    while (rc == EBUSY || rc == ETIMEDOUT) {
-        struct timespec t;
-
-        clock_gettime(CLOCK_REALTIME, &t);
-        t.tv_nsec += 20L * 1000 * 1000;
-        if (t.tv_nsec >= 1000000000L) {
-            t.tv_sec++;
-            t.tv_nsec -= 1000000000L;
-        }
-        rc = pthread_mutex_timedlock(&h->lock, &t);
-    }
+    if (rc == EBUSY)
+        rc = dsm__robust_mutex_lock(&h->lock, -1);
     if (rc == EOWNERDEAD) {
         pending_repair = repair(r);
         h->repairs++;
@@ -366,7 +342,8 @@ static int lock(struct dsm__region *r)
         return dsm__error(DSM_ECORRUPT, "the dynamic shared memory region's lock is not "
                                         "recoverable; a crash reset is needed");
     if (rc != 0)
-        return dsm__error(-rc, "could not lock the dynamic shared memory region: %m");
+        return dsm__error(-rc, "could not lock the dynamic shared memory region: %s",
+                          strerror(rc));
     return 0;
 }
 
@@ -499,7 +476,7 @@ int dsm__region_create(dsm_impl_instance *inst, dsm_handle handle, uint64_t size
     h->can_release = probe_release(r);
     h->hint = 0;
     h->free_pages = npages;
-    if ((rc = init_lock(&h->lock)) != 0) {
+    if ((rc = dsm__robust_mutex_init(&h->lock)) != 0) {
         rc = dsm__error(-rc, "could not initialise the dynamic shared memory region's lock: %s",
                         strerror(rc));
         dsm_impl_detach(inst, &r->map);
