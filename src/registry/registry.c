@@ -1017,24 +1017,39 @@ static int get_locked(const struct want *w, void **out, bool *found)
 }
 
 /* The fast path: a record this process already has and may still trust. */
-static void *cached_object(const struct want *w, int *rc)
+/*
+ * The fast path, before anything is copied or checked twice: a name this
+ * process already has, whose record it may still trust.
+ * false: take the slow path, which also reports every error.
+ */
+static inline bool fast_get(const char *name, dsm_named_type type, size_t size,
+                            const dsm_hash_params *params, void **out, bool *found)
 {
     struct reg_root *r = atomic_load_explicit(&reg.root, memory_order_acquire);
     struct cached *c;
+    size_t len;
 
-    if (r == NULL || (c = cache_find(w->key)) == NULL ||
-        atomic_load_explicit(&c->gone, memory_order_relaxed) ||
+    if (r == NULL || name == NULL || out == NULL)
+        return false;
+    len = strnlen(name, KEY_SIZE);
+    if (len == 0 || len > DSM_NAMED_MAX_LEN)
+        return false;
+    c = cache_find_len(name, len, local_hash(name, len));
+    if (c == NULL || c->type != type || atomic_load_explicit(&c->gone, memory_order_relaxed) ||
         atomic_load_explicit(&c->seen, memory_order_relaxed) !=
             __atomic_load_n(&r->deletes, __ATOMIC_ACQUIRE))
-        return NULL;
-    if (c->type != w->type || (w->type == DSM_NAMED_SEGMENT && c->size != w->size) ||
-        (w->type == DSM_NAMED_HASH &&
-         (c->key_size != w->params->key_size || c->entry_size != w->params->entry_size ||
-          c->key_kind != (uint32_t)w->params->key_kind || c->funcs_id != w->params->funcs_id))) {
-        *rc = 1; /* let the slow path say what differs */
-        return NULL;
-    }
-    return c->object;
+        return false;
+    if (type == DSM_NAMED_SEGMENT ? c->size != size
+        : type == DSM_NAMED_HASH
+            ? (params == NULL || c->key_size != params->key_size ||
+               c->entry_size != params->entry_size || c->key_kind != (uint32_t)params->key_kind ||
+               c->funcs_id != params->funcs_id)
+            : false)
+        return false;
+    *out = c->object;
+    if (found)
+        *found = true;
+    return true;
 }
 
 /* Recheck a record whose delete count moved (mu held): still its entry? */
@@ -1051,8 +1066,11 @@ static void *recheck(const struct want *w)
     deletes = __atomic_load_n(&r->deletes, __ATOMIC_ACQUIRE);
     if (dsm_hash_lookup(reg.table, w->key, &e) == 1 && e.state == REG_READY &&
         e.generation == c->generation) {
+        void *object;
+
         atomic_store(&c->seen, deletes);
-        return cached_object(w, &(int){0});
+        /* NULL when it differs from what is asked: the slow path says how. */
+        return fast_get(w->key, w->type, w->size, w->params, &object, NULL) ? object : NULL;
     }
     atomic_store(&c->gone, true); /* its entry went: the mapping stays, the name moves on */
     return NULL;
@@ -1089,40 +1107,6 @@ static int get(const struct want *w, void **out, bool *found)
 
 /* ---- the public functions ------------------------------------------------------------ */
 
-/*
- * The fast path, before anything is copied or checked twice: a name this
- * process already has, whose record it may still trust.
- * false: take the slow path, which also reports every error.
- */
-static inline bool fast_get(const char *name, dsm_named_type type, size_t size,
-                            const dsm_hash_params *params, void **out, bool *found)
-{
-    struct reg_root *r = atomic_load_explicit(&reg.root, memory_order_acquire);
-    struct cached *c;
-    size_t len;
-
-    if (r == NULL || name == NULL || out == NULL)
-        return false;
-    len = strnlen(name, KEY_SIZE);
-    if (len == 0 || len > DSM_NAMED_MAX_LEN)
-        return false;
-    c = cache_find_len(name, len, local_hash(name, len));
-    if (c == NULL || c->type != type || atomic_load_explicit(&c->gone, memory_order_relaxed) ||
-        atomic_load_explicit(&c->seen, memory_order_relaxed) !=
-            __atomic_load_n(&r->deletes, __ATOMIC_ACQUIRE))
-        return false;
-    if (type == DSM_NAMED_SEGMENT ? c->size != size
-        : type == DSM_NAMED_HASH
-            ? (params == NULL || c->key_size != params->key_size ||
-               c->entry_size != params->entry_size || c->key_kind != (uint32_t)params->key_kind ||
-               c->funcs_id != params->funcs_id)
-            : false)
-        return false;
-    *out = c->object;
-    if (found)
-        *found = true;
-    return true;
-}
 
 int dsm_named_segment_get(const char *name, size_t size, dsm_named_segment_init init,
                           void *arg, dsm_segment **out, bool *found)
